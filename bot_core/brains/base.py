@@ -1,0 +1,43 @@
+"""What every brain gets and gives back."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from bot_core.conversations import HistoryMessage
+from bot_core.reply import Reply
+from bot_core.tasks import TaskTools
+
+
+@dataclass(frozen=True)
+class BrainRequest:
+    """A free-text message to answer, with the bounded history before it."""
+
+    text: str
+    history: Sequence[HistoryMessage]
+    now: datetime
+    display_name: str | None = None
+
+
+class Brain(Protocol):
+    """Answers free text, acting only through the bound :class:`TaskTools`."""
+
+    def answer(self, request: BrainRequest, tools: TaskTools) -> Reply:
+        """Answer ``request``; raise :class:`BrainUnavailable` if no answer can be had."""
+        ...
+
+
+class BrainUnavailable(Exception):
+    """The brain could not answer (provider down, rate-limited, runaway tool loop...).
+
+    The service rolls back any task change made during the attempt, keeps the user's message and
+    answers with ``user_message``.
+    """
+
+    def __init__(self, user_message: str, *, reason: str) -> None:
+        super().__init__(reason)
+        self.user_message = user_message
+        self.reason = reason

@@ -1,0 +1,215 @@
+"""The offline rules brain: understands the everyday phrasings without any LLM or API key.
+
+It calls the same task tools as the LLM brain (so the same ``tool_calls`` are stored), names
+tasks by number or by words of their title, and asks which one when several match.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bot_core.brains.base import BrainRequest
+from bot_core.commands import apply_action, list_reply
+from bot_core.inbound import ActionKind, ListView
+from bot_core.reply import Action, Reply, TaskView
+from bot_core.tasks import TaskTools
+from bot_core.texts import HELP_TEXT
+
+_NUMBER_WORDS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5,
+}
+_REF_NUMBER = re.compile(
+    r"^(?:the\s+)?(?:task|item|todo|to-do|number|no\.?)?\s*(?:number\s+)?#?\s*(\d{1,8}|"
+    + "|".join(_NUMBER_WORDS) + r")(?:\s+(?:task|one|item))?$"
+)
+_STOPWORDS = frozenset(
+    "the a an my one task item todo to-do about for thing called named that this".split()
+)
+_QUOTES = "\"'“”‘’`"
+
+
+@dataclass(frozen=True)
+class _Rule:
+    pattern: re.Pattern[str]
+    handle: Callable[[OfflineBrain, re.Match[str], TaskTools], Reply]
+
+
+def _rx(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.IGNORECASE | re.DOTALL)
+
+
+_ADD_LEAD = (
+    r"(?:please\s+|can you\s+|could you\s+|pls\s+)?"
+    r"(?:add(?:\s+(?:a\s+)?(?:new\s+)?task)?|create(?:\s+(?:a\s+)?task)?|new task|todo|to-do|"
+    r"remind me to|remind me|i need to remember to|remember to|don'?t let me forget to|"
+    r"i need to|i have to|i must|i should|i gotta|i've got to|note to self|jot down|put)"
+)
+_LIST_SUFFIX = r"(?:\s+(?:to|on|in)\s+(?:my|the)\s+(?:to-?do\s+)?(?:list|tasks|todos))?"
+_REF = r"(?P<ref>.+?)"
+
+
+def _clean_title(raw: str) -> str:
+    title = raw.strip().strip(":").strip()
+    if len(title) >= 2 and title[0] in _QUOTES and title[-1] in _QUOTES:
+        title = title[1:-1].strip()
+    return title
+
+
+class OfflineBrain:
+    """A small, predictable rule set; anything it does not understand gets the help text."""
+
+    def answer(self, request: BrainRequest, tools: TaskTools) -> Reply:
+        """Match ``request.text`` against the rules, in order, and act on the first match."""
+        text = " ".join(request.text.replace("’", "'").replace("‘", "'").split())
+        normalised = text.rstrip("?!. ")
+        for rule in _RULES:
+            match = rule.pattern.fullmatch(normalised)
+            if match:
+                return rule.handle(self, match, tools)
+        return Reply(text="Sorry, I didn't get that.\n" + HELP_TEXT)
+
+    # -- handlers -----------------------------------------------------------------------
+
+    def greet(self, _match: re.Match[str], _tools: TaskTools) -> Reply:
+        return Reply(text="Hi! Tell me what to remember, e.g. \"add buy milk\", "
+                          "or ask \"what's pending?\".")
+
+    def thank(self, _match: re.Match[str], _tools: TaskTools) -> Reply:
+        return Reply(text="You're welcome!")
+
+    def help(self, _match: re.Match[str], _tools: TaskTools) -> Reply:
+        return Reply(text=HELP_TEXT)
+
+    def add(self, match: re.Match[str], tools: TaskTools) -> Reply:
+        title = _clean_title(match["title"])
+        if not title:
+            return Reply(text="What should I add? For example: add buy milk")
+        return Reply(text=tools.call("add_task", {"title": title}).result.message)
+
+    def list_open(self, _match: re.Match[str], tools: TaskTools) -> Reply:
+        return list_reply(tools, "open")
+
+    def list_done(self, _match: re.Match[str], tools: TaskTools) -> Reply:
+        return list_reply(tools, "done")
+
+    def list_all(self, _match: re.Match[str], tools: TaskTools) -> Reply:
+        return list_reply(tools, "all")
+
+    def complete(self, match: re.Match[str], tools: TaskTools) -> Reply:
+        return self._act(tools, "done", match["ref"])
+
+    def reopen(self, match: re.Match[str], tools: TaskTools) -> Reply:
+        return self._act(tools, "undo", match["ref"])
+
+    def delete(self, match: re.Match[str], tools: TaskTools) -> Reply:
+        return self._act(tools, "delete", match["ref"])
+
+    def rename(self, match: re.Match[str], tools: TaskTools) -> Reply:
+        title = _clean_title(match["title"])
+        found = self._resolve(tools, match["ref"], prefer="all")
+        if isinstance(found, Reply):
+            return found
+        result = tools.call("update_task", {"task_number": found, "title": title}).result
+        return Reply(text=result.message)
+
+    # -- task references ------------------------------------------------------------------
+
+    def _act(self, tools: TaskTools, kind: ActionKind, ref: str) -> Reply:
+        prefer: ListView = {"done": "open", "undo": "done", "delete": "all"}[kind]  # type: ignore[assignment]
+        found = self._resolve(tools, ref, prefer=prefer, kind=kind)
+        if isinstance(found, Reply):
+            return found
+        return Reply(text=apply_action(tools, kind, found).message)
+
+    def _resolve(
+        self, tools: TaskTools, ref: str, *, prefer: ListView, kind: ActionKind | None = None
+    ) -> int | Reply:
+        """A task number from "3", "#3", "task three" or title words ("the milk one").
+
+        Returns the number, or a Reply (not found / which one?) to send instead.
+        """
+        ref = _clean_title(ref).lower()
+        number = _REF_NUMBER.fullmatch(ref)
+        if number:
+            value = number[1]
+            return int(value) if value.isdigit() else _NUMBER_WORDS[value]
+        words = [w for w in re.findall(r"[\w'-]+", ref) if w not in _STOPWORDS]
+        if not words:
+            return Reply(text="Which task? Tell me its number, e.g. \"done 3\".")
+        candidates = self._matching(tools, words, prefer)
+        if not candidates and prefer != "all":
+            candidates = self._matching(tools, words, "all")
+        if not candidates:
+            return Reply(text=f"I can't find a task matching \"{' '.join(words)}\".")
+        if len(candidates) == 1:
+            return candidates[0].number
+        actions: tuple[Action, ...] = ()
+        if kind is not None:
+            actions = tuple(Action(kind=kind, number=t.number) for t in candidates)
+        return Reply(
+            text=f"Several tasks match \"{' '.join(words)}\" — which one do you mean?",
+            tasks=tuple(candidates), actions=actions,
+        )
+
+    @staticmethod
+    def _matching(tools: TaskTools, words: list[str], view: ListView) -> list[TaskView]:
+        tasks = tools.call("list_tasks", {"status": view}).result.tasks or ()
+        tools.calls.pop()  # a lookup, not something the user asked for
+        matches = []
+        for task in tasks:
+            title_words = re.findall(r"[\w'-]+", task.title.lower())
+            if all(any(tw.startswith(w) for tw in title_words) for w in words):
+                matches.append(task)
+        return matches
+
+
+_B = OfflineBrain
+_RULES: tuple[_Rule, ...] = (
+    _Rule(_rx(r"(?:hi|hello|hey|hiya|yo|howdy|good (?:morning|afternoon|evening))(?: there)?"
+              r"(?: todobot)?"), _B.greet),
+    _Rule(_rx(r"(?:(?:thanks|thank you|thx|ty|cheers)(?: (?:so much|a lot|very much|todobot))?|"
+              r"great|perfect|ok|okay|cool|nice|awesome)"), _B.thank),
+    _Rule(_rx(r"(?:help|what can you do|how does (?:this|it) work|commands|how do i use (?:you|"
+              r"this)|\?)"), _B.help),
+    # Completed tasks.
+    _Rule(_rx(r"(?:what (?:have|did) i (?:already )?(?:completed|finished|done|do|complete|"
+              r"finish)(?: so far)?|(?:show|list|see|view)(?: me)?(?: my| the)? (?:completed|"
+              r"finished|done|closed) (?:tasks|items|todos|ones)|(?:my )?(?:completed|finished|"
+              r"done) (?:tasks|items|todos|list)|list done)"), _B.list_done),
+    # Everything.
+    _Rule(_rx(r"(?:(?:show|list|see|view|display)(?: me)? (?:all|everything)(?: my)?(?: tasks| "
+              r"todos| items)?|all(?: of)? (?:my )?tasks|everything|list all)"), _B.list_all),
+    # Open tasks.
+    _Rule(_rx(r"(?:(?:can you |please )?(?:show|list|see|view|display|give)(?: me)?(?: my| the)?"
+              r"(?: open| pending| current)? (?:tasks|todos|to-dos|list|to-?do list|items)|"
+              r"what'?s (?:pending|left|open|outstanding|next|on my (?:list|plate|to-?do list)|"
+              r"still open|to do)|what (?:is|are) (?:pending|left|open|my tasks)|"
+              r"what (?:do|should) i (?:have to |need to |still need to )?do(?: today)?|"
+              r"what'?s up|(?:my |open |pending )?(?:tasks|todos|to-?do list)|list|"
+              r"anything (?:left|pending|open))"), _B.list_open),
+    # Reopen (before "done": "mark 2 as not done").
+    _Rule(_rx(r"(?:reopen|re-open|undo|uncheck|unmark|restore|untick|un-complete)\s+" + _REF),
+          _B.reopen),
+    _Rule(_rx(r"(?:mark|set)\s+" + _REF + r"\s+as\s+(?:not done|undone|open|incomplete|"
+              r"not complete|not finished|todo)"), _B.reopen),
+    # Done.
+    _Rule(_rx(r"(?:i'?m |i am )?(?:done|finished|through)(?: with)?\s*:?\s+" + _REF), _B.complete),
+    _Rule(_rx(r"(?:complete|finish|check off|tick off|cross off|close)\s+" + _REF), _B.complete),
+    _Rule(_rx(r"(?:mark|set)\s+" + _REF + r"(?:\s+as)?\s+(?:done|complete|completed|finished)"),
+          _B.complete),
+    _Rule(_rx(r"i (?:finished|completed|did|have done|'ve done|ve done)\s+" + _REF), _B.complete),
+    # Delete.
+    _Rule(_rx(r"(?:please )?(?:delete|remove|drop|cancel|trash|erase|forget(?: about)?|"
+              r"get rid of|scrap)\s+" + _REF + r"(?:\s+from (?:my|the) list)?"), _B.delete),
+    # Rename.
+    _Rule(_rx(r"(?:change|rename|edit|update|set)\s+" + _REF
+              + r"\s*(?:\s+to\s+|:\s*|=\s*|->\s*)(?P<title>.+)"), _B.rename),
+    # Add.
+    _Rule(_rx(_ADD_LEAD + r"\s*:?\s+(?P<title>.+?)" + _LIST_SUFFIX), _B.add),
+    # Last, the loosest: "3 is done", "milk is not done yet".
+    _Rule(_rx(_REF + r"\s+(?:is not|isn't|isnt) (?:done|finished|complete)(?: yet)?"), _B.reopen),
+    _Rule(_rx(_REF + r"\s+(?:is )?(?:done|finished|complete|completed)"), _B.complete),
+)

@@ -1,0 +1,115 @@
+"""Conversations and their messages: the current one per chat, bounded history, storage."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from bot_core.tasks import ToolCall
+from models.db import insert_ignoring_conflicts
+from models.tables import Conversation, DeliveryClaim, Message, User
+from models.types import utcnow
+
+
+@dataclass(frozen=True)
+class HistoryMessage:
+    """One earlier message as the brain sees it."""
+
+    role: str
+    content: str
+
+
+def claim_delivery(session: Session, platform: str, delivery_key: str) -> bool:
+    """Record that this delivery is being processed; False if it already was.
+
+    The claim is part of the turn's transaction: if the turn rolls back, so does the claim, and
+    the platform's redelivery gets a second chance.
+    """
+    return insert_ignoring_conflicts(
+        session, DeliveryClaim,
+        {"platform": platform, "delivery_key": delivery_key, "claimed_at": utcnow()},
+        ["platform", "delivery_key"],
+    )
+
+
+def lock_user(session: Session, user_id: str) -> None:
+    """Serialise this user's turns (row lock on PostgreSQL; SQLite's write lock does the same),
+    so turns of one conversation run one at a time."""
+    session.execute(select(User.id).where(User.id == user_id).with_for_update())  # type: ignore[arg-type]
+
+
+def current_conversation(session: Session, user_id: str, platform: str, chat_key: str) -> int:
+    """The id of the chat's newest conversation, created if there is none."""
+    found = session.execute(
+        select(Conversation.id)
+        .where(
+            Conversation.user_id == user_id,  # type: ignore[arg-type]
+            Conversation.platform == platform,  # type: ignore[arg-type]
+            Conversation.chat_key == chat_key,  # type: ignore[arg-type]
+        )
+        .order_by(Conversation.id.desc())  # type: ignore[union-attr]
+        .limit(1)
+    ).scalar_one_or_none()
+    if found is not None:
+        return found
+    return start_conversation(session, user_id, platform, chat_key)
+
+
+def start_conversation(session: Session, user_id: str, platform: str, chat_key: str) -> int:
+    """Open a fresh conversation for the chat (``/new``); older ones stay stored."""
+    conversation = Conversation(user_id=user_id, platform=platform, chat_key=chat_key)
+    session.add(conversation)
+    session.flush()
+    assert conversation.id is not None
+    return conversation.id
+
+
+def recent_history(
+    session: Session, conversation_id: int, max_messages: int, max_chars: int
+) -> list[HistoryMessage]:
+    """The newest messages, oldest first, at most ``max_messages`` and ``max_chars`` in all.
+
+    One query walking the (conversation_id, created_at, id) index backwards with a LIMIT, so
+    the cost does not grow with the length of the conversation.
+    """
+    if max_messages <= 0:
+        return []
+    rows = session.execute(
+        select(Message.role, Message.content)
+        .where(Message.conversation_id == conversation_id)  # type: ignore[arg-type]
+        .order_by(Message.created_at.desc(), Message.id.desc())  # type: ignore[attr-defined,union-attr]
+        .limit(max_messages)
+    ).all()
+    kept: list[HistoryMessage] = []
+    budget = max_chars
+    for role, content in rows:
+        if len(content) > budget:
+            break
+        budget -= len(content)
+        kept.append(HistoryMessage(role=role, content=content))
+    kept.reverse()
+    # A history must not open with an orphaned assistant answer.
+    while kept and kept[0].role != "user":
+        kept.pop(0)
+    return kept
+
+
+def store_turn(
+    session: Session, conversation_id: int, user_id: str, user_text: str,
+    assistant_text: str, tool_calls: Sequence[ToolCall],
+) -> None:
+    """Write the user's message and the assistant's answer (with every tool call and result)."""
+    now = utcnow()
+    calls_json = (
+        json.dumps([call.model_dump(mode="json") for call in tool_calls], ensure_ascii=False)
+        if tool_calls else None
+    )
+    session.add(Message(conversation_id=conversation_id, user_id=user_id, role="user",
+                        content=user_text, created_at=now))
+    session.add(Message(conversation_id=conversation_id, user_id=user_id, role="assistant",
+                        content=assistant_text, tool_calls=calls_json, created_at=utcnow()))
+    session.flush()

@@ -1,0 +1,47 @@
+"""The platform-neutral shape of one incoming message or button press."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ActionKind = Literal["done", "undo", "delete"]
+ListView = Literal["open", "done", "all"]
+
+
+class ButtonAction(BaseModel):
+    """A button pressed under a task list: do ``kind`` to task ``number``, then redraw the list
+    the button was under (``view``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: ActionKind
+    number: int = Field(ge=1)
+    view: ListView = "open"
+
+
+class Inbound(BaseModel):
+    """What a platform adapter hands the core: who said what, where.
+
+    ``chat_id`` (plus ``thread_id`` for Slack mention threads) picks the conversation;
+    ``delivery_key`` makes redeliveries of the same update do nothing.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    platform: str = Field(min_length=1, max_length=32)
+    workspace: str = Field(default="", max_length=64)
+    chat_id: str = Field(min_length=1, max_length=100)
+    thread_id: str | None = Field(default=None, max_length=90)
+    external_user_id: str = Field(min_length=1, max_length=64)
+    display_name: str | None = None
+    text: str | None = None
+    action: ButtonAction | None = None
+    delivery_key: str | None = Field(default=None, max_length=200)
+
+    @property
+    def chat_key(self) -> str:
+        """The key of the chat (and thread) a conversation belongs to."""
+        base = f"{self.workspace}:{self.chat_id}" if self.workspace else self.chat_id
+        return f"{base}:{self.thread_id}" if self.thread_id else base

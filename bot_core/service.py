@@ -1,0 +1,162 @@
+"""The turn: one inbound message in, one reply out, in one transaction."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from bot_core.brains.base import Brain, BrainRequest, BrainUnavailable
+from bot_core.commands import KNOWN_COMMANDS, CommandRouter, parse_command
+from bot_core.conversations import (
+    claim_delivery,
+    current_conversation,
+    lock_user,
+    recent_history,
+    start_conversation,
+    store_turn,
+)
+from bot_core.identity import resolve_user_id
+from bot_core.inbound import ButtonAction, Inbound
+from bot_core.reply import Reply
+from bot_core.tasks import TaskTools
+from bot_core.texts import HELP_TEXT, NEW_CONVERSATION_TEXT
+from models.db import UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+MAX_INPUT_CHARS = 4000
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    """The reply to send, or ``duplicate=True`` when this delivery was already processed."""
+
+    reply: Reply | None
+    duplicate: bool = False
+
+
+def needs_brain(inbound: Inbound) -> bool:
+    """True if the turn goes to the brain (free text), False for commands and buttons.
+
+    Platform adapters use this to decide whether to answer inside the webhook or defer.
+    """
+    if inbound.action is not None or not inbound.text:
+        return False
+    command = parse_command(inbound.text)
+    return command is None
+
+
+class TodoService:
+    """Runs turns. Built once per process by :func:`bot_core.bootstrap.build_service`."""
+
+    def __init__(
+        self,
+        unit_of_work: UnitOfWorkFactory,
+        brain: Callable[[], Brain],
+        *,
+        history_max_messages: int = 20,
+        history_max_chars: int = 8000,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._unit_of_work = unit_of_work
+        self._brain_factory = brain
+        self._brain: Brain | None = None
+        self._router = CommandRouter()
+        self._history_max_messages = history_max_messages
+        self._history_max_chars = history_max_chars
+        self._clock = clock
+
+    @property
+    def brain(self) -> Brain:
+        """The brain, built on first free-text turn (commands never pay for it)."""
+        if self._brain is None:
+            self._brain = self._brain_factory()
+        return self._brain
+
+    def handle(self, inbound: Inbound) -> TurnResult:
+        """Process one turn: claim the delivery, find the user and conversation, answer, and
+        store the user's message, the answer and every task change together.
+
+        Database errors propagate after a full rollback (the webhook then answers 5xx and the
+        platform redelivers); LLM failures are answered with an apology, the user's message
+        kept and task changes of the failed attempt undone.
+        """
+        with self._unit_of_work() as uow:
+            session = uow.session
+            if inbound.delivery_key and not claim_delivery(
+                session, inbound.platform, inbound.delivery_key
+            ):
+                return TurnResult(reply=None, duplicate=True)
+            user_id = resolve_user_id(
+                session, inbound.platform, inbound.workspace, inbound.external_user_id,
+                inbound.display_name,
+            )
+            lock_user(session, user_id)
+            conversation_id = current_conversation(
+                session, user_id, inbound.platform, inbound.chat_key
+            )
+            tools = TaskTools(session, user_id)
+            user_text = _user_text(inbound)
+            if inbound.action is not None:
+                reply = self._router.press(inbound.action, tools)
+            else:
+                command = parse_command(user_text)
+                if command is not None and command.name == "new":
+                    conversation_id = start_conversation(
+                        session, user_id, inbound.platform, inbound.chat_key
+                    )
+                    reply = Reply(text=NEW_CONVERSATION_TEXT)
+                elif command is not None and command.name in KNOWN_COMMANDS:
+                    reply = self._router.run(command, tools, inbound.display_name)
+                elif command is not None:
+                    reply = Reply(text=f"I don't know /{command.name}.\n{HELP_TEXT}")
+                else:
+                    reply = self._think(session, conversation_id, inbound, user_text, tools)
+            store_turn(session, conversation_id, user_id, user_text, reply.as_plain_text(),
+                       tools.calls)
+            uow.commit()
+        return TurnResult(reply=reply)
+
+    def _think(
+        self, session: object, conversation_id: int, inbound: Inbound, text: str,
+        tools: TaskTools,
+    ) -> Reply:
+        from sqlmodel import Session
+
+        assert isinstance(session, Session)
+        if not text.strip():
+            return Reply(text=HELP_TEXT)
+        history = recent_history(
+            session, conversation_id, self._history_max_messages, self._history_max_chars
+        )
+        request = BrainRequest(
+            text=text[:MAX_INPUT_CHARS], history=history, now=self._clock(),
+            display_name=inbound.display_name,
+        )
+        attempt = session.begin_nested()
+        try:
+            reply = self.brain.answer(request, tools)
+        except BrainUnavailable as failure:
+            attempt.rollback()
+            log.warning("brain unavailable (%s); task changes of this turn rolled back",
+                        failure.reason)
+            tools.calls.clear()
+            return Reply(text=failure.user_message)
+        except BaseException:
+            attempt.rollback()
+            raise
+        attempt.commit()
+        return reply
+
+
+def _user_text(inbound: Inbound) -> str:
+    """What the user "said", for storage: their text, or the button they pressed."""
+    if inbound.action is not None:
+        return _describe_action(inbound.action)
+    return (inbound.text or "").strip()
+
+
+def _describe_action(action: ButtonAction) -> str:
+    return f"/{action.kind} {action.number}"

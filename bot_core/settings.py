@@ -1,0 +1,49 @@
+"""Typed settings from the environment, built on first use (never at import: cold starts)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from models.db import DEFAULT_SQLITE_URL
+
+
+class Settings(BaseSettings):
+    """Everything Todobot reads from its environment. Secrets are ``SecretStr`` so that they
+    never end up in a log line or a repr by accident."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    database_url: str = DEFAULT_SQLITE_URL
+
+    telegram_bot_token: SecretStr | None = None
+    telegram_webhook_secret: SecretStr | None = None
+    telegram_api_base_url: str = "https://api.telegram.org"
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_api_base_url: str = "https://slack.com/api/"
+
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    openai_model: str = "gpt-4o-mini"
+    llm_timeout_seconds: float = Field(default=20.0, gt=0)
+    llm_max_retries: int = Field(default=2, ge=0, le=5)
+    llm_max_tool_rounds: int = Field(default=5, ge=1, le=20)
+
+    history_max_messages: int = Field(default=20, ge=0, le=200)
+    history_max_chars: int = Field(default=8000, ge=0)
+
+    @property
+    def llm_configured(self) -> bool:
+        """True when an OpenAI-compatible endpoint is configured (key or base URL); otherwise
+        the offline rules brain answers."""
+        return bool(self.openai_api_key or self.openai_base_url)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment the first time they are needed."""
+    return Settings()

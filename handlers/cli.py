@@ -1,0 +1,67 @@
+"""The ``todobot`` command line: chat in the terminal, migrate, serve, Telegram helpers."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import sys
+from collections.abc import Sequence
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``todobot`` console script."""
+    parser = argparse.ArgumentParser(prog="todobot", description="Todobot, your chat to-do list.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    chat = commands.add_parser("chat", help="talk to the bot in this terminal")
+    chat.add_argument("--user", default=None, help="local user name (default: your login)")
+    commands.add_parser("migrate", help="bring the database schema up to date (alembic)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "migrate":
+        return _migrate()
+    if args.command == "chat":
+        return _chat(args.user)
+    return 2  # pragma: no cover - argparse rejects unknown commands
+
+
+def _migrate() -> int:
+    from bot_core.settings import get_settings
+    from models.migrate import upgrade
+
+    upgrade(get_settings().database_url)
+    print("Database is up to date.")
+    return 0
+
+
+def _chat(user: str | None) -> int:
+    from bot_core.bootstrap import build_service
+    from bot_core.inbound import Inbound
+    from bot_core.settings import get_settings
+
+    settings = get_settings()
+    service = build_service(settings)
+    name = user or getpass.getuser()
+    brain = "LLM " + settings.openai_model if settings.llm_configured else "offline rules"
+    print(f"Todobot ({brain}). Type /help for commands, Ctrl-D to quit.")
+    while True:
+        try:
+            line = input("you> ")
+        except (EOFError, KeyboardInterrupt):
+            print()
+            return 0
+        if not line.strip():
+            continue
+        inbound = Inbound(platform="cli", chat_id="terminal", external_user_id=name,
+                          display_name=name, text=line)
+        try:
+            result = service.handle(inbound)
+        except Exception as error:  # noqa: BLE001 - keep the chat alive, say what happened
+            print(f"bot> Something went wrong ({type(error).__name__}); nothing was saved.")
+            continue
+        if result.reply is not None:
+            print("bot> " + result.reply.as_plain_text().replace("\n", "\n     "))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""Engines and the unit of work: one transaction per turn, rolled back on any error."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlmodel import Session
+
+DEFAULT_SQLITE_URL = "sqlite:///todobot.db"
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the URL spellings people paste (``postgres://``, ``postgresql://``) and pick the
+    psycopg 3 driver we ship."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def create_db_engine(url: str, *, statement_timeout_ms: int | None = 10_000) -> Engine:
+    """Build an engine fit for short turns.
+
+    SQLite: transactions start with ``BEGIN IMMEDIATE`` so concurrent turns queue on the write
+    lock instead of failing half-way with "database is locked"; foreign keys are switched on.
+    PostgreSQL: pre-ping (Lambda containers sleep between invocations), a small pool, and a
+    statement timeout so a stuck query cannot hold a turn forever.
+    """
+    url = normalise_database_url(url)
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}
+        )
+        _configure_sqlite(engine)
+        return engine
+    connect_args: dict[str, Any] = {}
+    if statement_timeout_ms:
+        connect_args["options"] = f"-c statement_timeout={statement_timeout_ms}"
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args=connect_args
+    )
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not pysqlite, decide when transactions begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class UnitOfWork:
+    """A session whose changes land only on :meth:`commit`; leaving the block without a commit,
+    or with an exception, rolls everything back."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self.session: Session
+
+    def __enter__(self) -> UnitOfWork:
+        self.session = Session(self._engine, expire_on_commit=False)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            self.session.rollback()
+        finally:
+            self.session.close()
+
+    def commit(self) -> None:
+        self.session.commit()
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]
+
+
+def insert_ignoring_conflicts(
+    session: Session, model: Any, values: dict[str, Any], conflict_columns: list[str]
+) -> bool:
+    """``INSERT ... ON CONFLICT DO NOTHING``; True if a row was inserted.
+
+    On PostgreSQL a concurrent insert of the same key waits for the other transaction and then
+    reports the conflict, which is what makes "first contact" and "claim a delivery" race-free.
+    """
+    table = model.__table__
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        statement: Any = pg_insert(table).values(**values).on_conflict_do_nothing(
+            index_elements=conflict_columns
+        )
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        statement = sqlite_insert(table).values(**values).on_conflict_do_nothing(
+            index_elements=conflict_columns
+        )
+    result = session.execute(statement)
+    return bool(getattr(result, "rowcount", 0))

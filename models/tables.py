@@ -1,0 +1,136 @@
+"""The tables. Names follow the web app's seed: ``users``, ``tasks``, ``conversations``,
+``messages``; plus ``chat_identities`` (who a chat user is) and ``delivery_claims`` (which
+platform deliveries were already processed)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Integer, String, Text
+from sqlmodel import Field, SQLModel
+
+from models.types import UTCDateTime, utcnow
+
+MESSAGE_ROLES = ("user", "assistant")
+TITLE_MAX = 200
+DESCRIPTION_MAX = 1000
+
+
+def _created_at(*, index: bool = False) -> datetime:
+    return Field(
+        default_factory=utcnow, sa_column_kwargs={"nullable": False}, sa_type=UTCDateTime,
+        index=index,
+    )
+
+
+class User(SQLModel, table=True):
+    """A person, as the web app knows them. ``id`` is a string so web-app ids fit as they are."""
+
+    __tablename__ = "users"
+
+    id: str = Field(primary_key=True, max_length=64)
+    display_name: str | None = Field(default=None, max_length=200)
+    # Highest task number handed out so far; numbers are never reused after a delete.
+    last_task_number: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    created_at: datetime = _created_at()
+
+
+class ChatIdentity(SQLModel, table=True):
+    """One chat account (platform, workspace, external user id) mapped onto one ``users.id``."""
+
+    __tablename__ = "chat_identities"
+    __table_args__ = (
+        Index(
+            "uq_chat_identities_account", "platform", "workspace", "external_user_id", unique=True
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=32)
+    workspace: str = Field(default="", max_length=64)
+    external_user_id: str = Field(max_length=64)
+    user_id: str = Field(
+        sa_column=Column(String(64), ForeignKey("users.id", ondelete="CASCADE"), nullable=False,
+                         index=True)
+    )
+    created_at: datetime = _created_at()
+
+
+class Task(SQLModel, table=True):
+    """A to-do. ``number`` is what the user sees and types; it is unique per user and fixed."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (
+        Index("uq_tasks_user_number", "user_id", "number", unique=True),
+        CheckConstraint(
+            f"length(title) BETWEEN 1 AND {TITLE_MAX}", name="ck_tasks_title_length"
+        ),
+        CheckConstraint(
+            f"description IS NULL OR length(description) <= {DESCRIPTION_MAX}",
+            name="ck_tasks_description_length",
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: str = Field(
+        sa_column=Column(String(64), ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    )
+    number: int = Field(sa_column=Column(Integer, nullable=False))
+    title: str = Field(max_length=TITLE_MAX)
+    description: str | None = Field(default=None, sa_type=Text)
+    completed: bool = Field(default=False)
+    created_at: datetime = _created_at()
+    updated_at: datetime = _created_at()
+
+
+class Conversation(SQLModel, table=True):
+    """A thread of messages between one user and the bot in one chat. ``/new`` opens another;
+    the newest one for (user, platform, chat_key) is the current one."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (Index("ix_conversations_chat", "user_id", "platform", "chat_key", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: str = Field(
+        sa_column=Column(String(64), ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    )
+    platform: str = Field(max_length=32)
+    chat_key: str = Field(max_length=200)
+    created_at: datetime = _created_at()
+
+
+class Message(SQLModel, table=True):
+    """One side of a turn. ``tool_calls`` holds a JSON list of every tool call made for the
+    turn, each with its name, arguments and result."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        CheckConstraint("role IN ('user', 'assistant')", name="ck_messages_role"),
+        Index("ix_messages_conversation_created", "conversation_id", "created_at", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False
+        )
+    )
+    user_id: str = Field(
+        sa_column=Column(String(64), ForeignKey("users.id", ondelete="CASCADE"), nullable=False,
+                         index=True)
+    )
+    role: str = Field(max_length=16)
+    content: str = Field(sa_type=Text)
+    tool_calls: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = _created_at(index=True)
+
+
+class DeliveryClaim(SQLModel, table=True):
+    """A platform delivery (Telegram update_id, Slack event_id...) that has been processed.
+    Inserted in the turn's own transaction, so a rolled-back turn can be redelivered."""
+
+    __tablename__ = "delivery_claims"
+
+    platform: str = Field(primary_key=True, max_length=32)
+    delivery_key: str = Field(primary_key=True, max_length=200)
+    claimed_at: datetime = _created_at()
