@@ -16,12 +16,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     chat = commands.add_parser("chat", help="talk to the bot in this terminal")
     chat.add_argument("--user", default=None, help="local user name (default: your login)")
     commands.add_parser("migrate", help="bring the database schema up to date (alembic)")
+    serve = commands.add_parser("serve", help="run the local webhook server (uvicorn)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "migrate":
         return _migrate()
     if args.command == "chat":
         return _chat(args.user)
+    if args.command == "serve":
+        return _serve(args.host, args.port)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 
@@ -31,6 +36,15 @@ def _migrate() -> int:
 
     upgrade(get_settings().database_url)
     print("Database is up to date.")
+    return 0
+
+
+def _serve(host: str, port: int) -> int:
+    import uvicorn
+
+    from handlers.server import build_app
+
+    uvicorn.run(build_app(), host=host, port=port, log_level="info")
     return 0
 
 
