@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from bot_core.tasks import ToolCall
 from models.db import insert_ignoring_conflicts
@@ -39,19 +39,19 @@ def claim_delivery(session: Session, platform: str, delivery_key: str) -> bool:
 def lock_user(session: Session, user_id: str) -> None:
     """Serialise this user's turns (row lock on PostgreSQL; SQLite's write lock does the same),
     so turns of one conversation run one at a time."""
-    session.execute(select(User.id).where(User.id == user_id).with_for_update())  # type: ignore[arg-type]
+    session.execute(select(col(User.id)).where(col(User.id) == user_id).with_for_update())
 
 
 def current_conversation(session: Session, user_id: str, platform: str, chat_key: str) -> int:
     """The id of the chat's newest conversation, created if there is none."""
     found = session.execute(
-        select(Conversation.id)
+        select(col(Conversation.id))
         .where(
-            Conversation.user_id == user_id,  # type: ignore[arg-type]
-            Conversation.platform == platform,  # type: ignore[arg-type]
-            Conversation.chat_key == chat_key,  # type: ignore[arg-type]
+            col(Conversation.user_id) == user_id,
+            col(Conversation.platform) == platform,
+            col(Conversation.chat_key) == chat_key,
         )
-        .order_by(Conversation.id.desc())  # type: ignore[union-attr]
+        .order_by(col(Conversation.id).desc())
         .limit(1)
     ).scalar_one_or_none()
     if found is not None:
@@ -79,9 +79,9 @@ def recent_history(
     if max_messages <= 0:
         return []
     rows = session.execute(
-        select(Message.role, Message.content)
-        .where(Message.conversation_id == conversation_id)  # type: ignore[arg-type]
-        .order_by(Message.created_at.desc(), Message.id.desc())  # type: ignore[attr-defined,union-attr]
+        select(col(Message.role), col(Message.content))
+        .where(col(Message.conversation_id) == conversation_id)
+        .order_by(col(Message.created_at).desc(), col(Message.id).desc())
         .limit(max_messages)
     ).all()
     kept: list[HistoryMessage] = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from models.db import insert_ignoring_conflicts
 from models.tables import ChatIdentity, User
@@ -48,9 +48,9 @@ def resolve_user_id(
 
 def _lookup(session: Session, platform: str, workspace: str, external_user_id: str) -> str | None:
     return session.execute(
-        select(ChatIdentity.user_id).where(
-            ChatIdentity.platform == platform,  # type: ignore[arg-type]
-            ChatIdentity.workspace == workspace,  # type: ignore[arg-type]
-            ChatIdentity.external_user_id == external_user_id,  # type: ignore[arg-type]
+        select(col(ChatIdentity.user_id)).where(
+            col(ChatIdentity.platform) == platform,
+            col(ChatIdentity.workspace) == workspace,
+            col(ChatIdentity.external_user_id) == external_user_id,
         )
     ).scalar_one_or_none()

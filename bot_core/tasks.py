@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from sqlalchemy import select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from bot_core.reply import TaskView
 from models.tables import DESCRIPTION_MAX, TITLE_MAX, Task, User
@@ -125,11 +125,11 @@ def describe_validation_error(error: ValidationError) -> str:
     first = error.errors()[0]
     field = ".".join(str(p) for p in first["loc"]) or "arguments"
     kind = first["type"]
-    if field == "title" and kind == "string_too_short":
+    if field == "title" and kind in ("string_too_short", "too_short"):
         return "A task needs a title."
-    if field == "title" and kind == "string_too_long":
+    if field == "title" and kind in ("string_too_long", "too_long"):
         return f"That title is too long: at most {TITLE_MAX} characters, please."
-    if field == "description" and kind == "string_too_long":
+    if field == "description" and kind in ("string_too_long", "too_long"):
         return f"That description is too long: at most {DESCRIPTION_MAX} characters, please."
     if kind == "extra_forbidden":
         return f"Unknown argument '{field}'."
@@ -184,7 +184,9 @@ class TaskTools:
                 result = self._handlers()[name](validated)
         return self._record(call_id, name, parsed_arguments, result)
 
-    def _record(self, call_id: str | None, name: str, arguments: Any, result: ToolResult) -> ToolCall:
+    def _record(
+        self, call_id: str | None, name: str, arguments: Any, result: ToolResult
+    ) -> ToolCall:
         call = ToolCall(id=call_id, name=name, arguments=arguments, result=result)
         self.calls.append(call)
         return call
@@ -204,9 +206,9 @@ class TaskTools:
         """Create a task with the user's next number (numbers are never reused)."""
         number = self._session.execute(
             update(User)
-            .where(User.id == self._user_id)  # type: ignore[arg-type]
-            .values(last_task_number=User.last_task_number + 1)
-            .returning(User.last_task_number)
+            .where(col(User.id) == self._user_id)
+            .values(last_task_number=col(User.last_task_number) + 1)
+            .returning(col(User.last_task_number))
         ).scalar_one()
         now = utcnow()
         task = Task(
@@ -219,10 +221,10 @@ class TaskTools:
 
     def list_tasks(self, args: ListTasksArgs) -> ToolResult:
         """The user's tasks in number order, filtered by status."""
-        query = select(Task).where(Task.user_id == self._user_id)  # type: ignore[arg-type]
+        query = select(Task).where(col(Task.user_id) == self._user_id)
         if args.status != "all":
-            query = query.where(Task.completed == (args.status == "done"))  # type: ignore[arg-type]
-        rows = self._session.execute(query.order_by(Task.number)).scalars().all()  # type: ignore[arg-type]
+            query = query.where(col(Task.completed) == (args.status == "done"))
+        rows = self._session.execute(query.order_by(col(Task.number))).scalars().all()
         views = tuple(to_view(t) for t in rows)
         label = {"open": "open", "done": "completed", "all": ""}[args.status]
         noun = "task" if len(views) == 1 else "tasks"
@@ -286,7 +288,7 @@ class TaskTools:
 
     def _find(self, number: int) -> Task | None:
         return self._session.execute(
-            select(Task).where(Task.user_id == self._user_id, Task.number == number)  # type: ignore[arg-type]
+            select(Task).where(col(Task.user_id) == self._user_id, col(Task.number) == number)
         ).scalar_one_or_none()
 
     @staticmethod

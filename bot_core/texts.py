@@ -14,7 +14,9 @@ HELP_TEXT = (
 
 WELCOME_TEXT = "Hi{name}! I'm Todobot. " + HELP_TEXT
 
-NEW_CONVERSATION_TEXT = "Started a fresh conversation. Your tasks are still here — /list shows them."
+NEW_CONVERSATION_TEXT = (
+    "Started a fresh conversation. Your tasks are still here — /list shows them."
+)
 
 EMPTY_LIST_TEXTS = {
     "open": "Nothing open — nice! Add a task with /add <title>.",

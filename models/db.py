@@ -110,5 +110,6 @@ def insert_ignoring_conflicts(
         statement = sqlite_insert(table).values(**values).on_conflict_do_nothing(
             index_elements=conflict_columns
         )
-    result = session.execute(statement)
-    return bool(getattr(result, "rowcount", 0))
+    # RETURNING, not rowcount: rowcount is unreliable across drivers for ON CONFLICT.
+    first_column = next(iter(table.columns))
+    return session.execute(statement.returning(first_column)).first() is not None

@@ -5,6 +5,7 @@ platform deliveries were already processed)."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Integer, String, Text
 from sqlmodel import Field, SQLModel
@@ -16,7 +17,7 @@ TITLE_MAX = 200
 DESCRIPTION_MAX = 1000
 
 
-def _created_at(*, index: bool = False) -> datetime:
+def _created_at(*, index: bool = False) -> Any:
     return Field(
         default_factory=utcnow, sa_column_kwargs={"nullable": False}, sa_type=UTCDateTime,
         index=index,

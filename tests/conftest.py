@@ -86,7 +86,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     try:
         with _admin_engine().connect() as conn:
             conn.execute(text("SELECT 1"))
-    except Exception as error:  # noqa: BLE001 - any failure means no PostgreSQL
+    except Exception as error:
         raise pytest.UsageError(
             f"PostgreSQL is required for the tests and is unreachable at {PG_ADMIN_URL}: "
             f"{type(error).__name__}"

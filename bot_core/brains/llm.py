@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from bot_core.brains.base import BrainRequest, BrainUnavailable
+from bot_core.inbound import ListView
 from bot_core.reply import Reply, actions_for
 from bot_core.tasks import TaskTools, ToolCall, tool_schemas
 
@@ -138,8 +139,7 @@ def _final_reply(text: str, calls: list[ToolCall]) -> Reply:
         text = "\n".join(c.result.message for c in calls) or "Done."
     if listed is None or not listed.result.tasks:
         return Reply(text=text)
-    view = listed.arguments.get("status", "open") if isinstance(listed.arguments, dict) else "open"
-    if view not in ("open", "done", "all"):
-        view = "open"
+    status = listed.arguments.get("status") if isinstance(listed.arguments, dict) else None
+    view: ListView = status if status in ("done", "all") else "open"
     tasks = listed.result.tasks
     return Reply(text=text, tasks=tasks, actions=actions_for(tasks, view), view=view)

@@ -26,7 +26,10 @@ _REF_NUMBER = re.compile(
     + "|".join(_NUMBER_WORDS) + r")(?:\s+(?:task|one|item))?$"
 )
 _STOPWORDS = frozenset(
-    "the a an my one task item todo to-do about for thing called named that this".split()
+    [
+        "the", "a", "an", "my", "one", "task", "item", "todo", "to-do", "about", "for", "thing",
+        "called", "named", "that", "this",
+    ]
 )
 _QUOTES = "\"'“”‘’`"
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import Connection
+from sqlmodel import SQLModel
 
 import models.tables  # noqa: F401  (registers the tables on the metadata)
 from models.db import create_db_engine
 from models.migrate import resolve_url
-from sqlmodel import SQLModel
 
 target_metadata = SQLModel.metadata
 

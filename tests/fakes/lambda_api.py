@@ -72,7 +72,7 @@ class FakeLambda:
     def _run(self, event: Any, context: FakeLambdaContext) -> Any:
         try:
             return self.target(event, context)
-        except BaseException as error:  # recorded for the test to assert on
+        except Exception as error:  # noqa: BLE001 - recorded for the test to assert on
             self.errors.append(error)
             return {"errorMessage": str(error)}
 
