@@ -55,7 +55,7 @@ def current_conversation(session: Session, user_id: str, platform: str, chat_key
         .limit(1)
     ).scalar_one_or_none()
     if found is not None:
-        return found
+        return int(found)
     return start_conversation(session, user_id, platform, chat_key)
 
 

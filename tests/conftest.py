@@ -9,13 +9,12 @@ import ipaddress
 import os
 import shutil
 import socket
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 
 from bot_core.bootstrap import build_service
 from bot_core.brains.base import Brain
@@ -24,10 +23,8 @@ from bot_core.service import TodoService
 from bot_core.settings import Settings
 from models.db import create_db_engine
 from models.migrate import upgrade
+from tests.pg_databases import PG_ADMIN_URL, admin_engine, temporary_database
 
-PG_ADMIN_URL = os.environ.get(
-    "TODOBOT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
 TABLES = ("delivery_claims", "messages", "conversations", "tasks", "chat_identities", "users")
 
@@ -77,14 +74,10 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 # -- databases -----------------------------------------------------------------------------
 
 
-def _admin_engine() -> Engine:
-    return create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-
-
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Fail the run at once (not skip) when PostgreSQL is not there."""
     try:
-        with _admin_engine().connect() as conn:
+        with admin_engine().connect() as conn:
             conn.execute(text("SELECT 1"))
     except Exception as error:
         raise pytest.UsageError(
@@ -96,16 +89,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 @pytest.fixture(scope="session")
 def pg_database_url() -> Iterator[str]:
     """A fresh, migrated PostgreSQL database for this test session, dropped at the end."""
-    name = f"todobot_test_{uuid.uuid4().hex[:10]}"
-    admin = _admin_engine()
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    upgrade(url)
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with temporary_database() as url:
+        upgrade(url)
+        yield url
+        engine = _ENGINES.pop(url, None)
+        if engine is not None:
+            engine.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import inspect, text
 from sqlmodel import SQLModel
 
 import models.tables  # noqa: F401  (registers the tables)
 from models.db import create_db_engine
 from models.migrate import downgrade, upgrade
-from tests.conftest import PG_ADMIN_URL
+from tests.pg_databases import temporary_database
 
 EXPECTED_TABLES = {"users", "tasks", "conversations", "messages", "chat_identities",
                    "delivery_claims", "alembic_version"}
@@ -26,14 +25,8 @@ def empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'm.db'}"
         return
-    name = f"todobot_mig_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with temporary_database("todobot_mig") as url:
+        yield url
 
 
 def _tables(url: str) -> set[str]:
