@@ -20,7 +20,7 @@ from bot_core.conversations import (
 from bot_core.identity import resolve_user_id
 from bot_core.inbound import ButtonAction, Inbound
 from bot_core.reply import Reply
-from bot_core.tasks import TaskTools
+from bot_core.tasks import TaskTools, strip_control_characters
 from bot_core.texts import HELP_TEXT, NEW_CONVERSATION_TEXT
 from models.db import UnitOfWorkFactory
 
@@ -155,7 +155,7 @@ def _user_text(inbound: Inbound) -> str:
     """What the user "said", for storage: their text, or the button they pressed."""
     if inbound.action is not None:
         return _describe_action(inbound.action)
-    return (inbound.text or "").strip()
+    return strip_control_characters(inbound.text or "").strip()
 
 
 def _describe_action(action: ButtonAction) -> str:

@@ -8,6 +8,7 @@ service, so a task number that user does not own is simply "not found".
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
@@ -20,14 +21,31 @@ from models.tables import DESCRIPTION_MAX, TITLE_MAX, Task, User
 from models.types import utcnow
 
 
-def _clean_text(value: Any) -> Any:
+def strip_control_characters(text: str) -> str:
+    """Drop control characters (NUL, escape sequences...) but keep newlines and tabs.
+
+    PostgreSQL refuses NUL in text, SQLite's length() stops at it, and terminals and chat
+    clients misrender the rest; none of them belongs in a task or a message.
+    """
+    return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) != "Cc")
+
+
+def _clean_title(value: Any) -> Any:
     if isinstance(value, str):
-        return " ".join(value.split())
+        return " ".join(strip_control_characters(value).split())
     return value
 
 
-Title = Annotated[str, BeforeValidator(_clean_text), Field(min_length=1, max_length=TITLE_MAX)]
-Description = Annotated[str, Field(max_length=DESCRIPTION_MAX)]
+def _clean_description(value: Any) -> Any:
+    if isinstance(value, str):
+        return strip_control_characters(value).strip()
+    return value
+
+
+Title = Annotated[str, BeforeValidator(_clean_title), Field(min_length=1, max_length=TITLE_MAX)]
+Description = Annotated[
+    str, BeforeValidator(_clean_description), Field(max_length=DESCRIPTION_MAX)
+]
 TaskNumber = Annotated[int, Field(ge=1, le=10_000_000, description="The task's number, as shown")]
 
 
