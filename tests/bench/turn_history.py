@@ -93,6 +93,13 @@ def bench(label: str, url: str) -> None:
         for size, median in zip(SIZES, medians, strict=True):
             results[(kind, size)] = median
     statements = _statements_of(engine, lambda: service.handle(_say("user10", "/add counted")))
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(text("ANALYZE messages"))
+            plan = conn.execute(text(
+                "EXPLAIN SELECT role, content FROM messages WHERE conversation_id = 2 "
+                "ORDER BY created_at DESC, id DESC LIMIT 20")).scalars().all()
+        print(f"{label:<10} history query plan: " + " / ".join(p.strip() for p in plan))
     for kind in ("free text", "/add"):
         small, large = results[(kind, SIZES[0])], results[(kind, SIZES[1])]
         print(f"{label:<10} {kind:<10} {small:8.2f} ms @10  {large:8.2f} ms @10,000  "
