@@ -2,8 +2,11 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+# Node tools for the deployment (osls, serverless-offline), pinned by package-lock.json.
+NODE_STAMP := node_modules/.installed
+OSLS       := node_modules/.bin/osls
 
-.PHONY: run test lint typecheck pytest bench serve clean
+.PHONY: run test lint typecheck pytest bench serve clean deploy-check offline
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,21 +30,41 @@ serve: $(VENV)/.installed
 	$(BIN)/todobot migrate
 	$(BIN)/todobot serve
 
-## test: lint, type-check and the whole test suite (needs PostgreSQL at 127.0.0.1:5432)
-test: lint typecheck pytest
+## test: lint, type-check, the deployment check and the whole test suite (needs PostgreSQL at
+## 127.0.0.1:5432, Node.js 20.19+ and npm for osls/serverless-offline)
+test: lint typecheck deploy-check pytest
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
+	$(BIN)/mypy infra/build_lambda.py
 
-pytest: $(VENV)/.installed-dev
+pytest: $(VENV)/.installed-dev $(NODE_STAMP)
 	$(BIN)/pytest
+
+$(NODE_STAMP): package.json package-lock.json infra/offline/patch-serverless-offline.mjs
+	npm ci --no-audit --no-fund
+	touch $@
+
+## deploy-check: build the Lambda artifact, `osls package` it, cfn-lint the template
+## (W3005: osls adds DependsOn next to the Ref/GetAtt it already has; harmless)
+deploy-check: $(VENV)/.installed-dev $(NODE_STAMP)
+	$(BIN)/python infra/build_lambda.py
+	$(OSLS) package --stage dev
+	$(BIN)/cfn-lint --ignore-checks W3005 -- .serverless/cloudformation-template-update-stack.json
+
+## offline: the Lambdas under serverless-offline on 127.0.0.1:3000 (Lambda API on :3002), from
+## the sources and this venv, configured by your environment (DATABASE_URL, tokens, ...)
+offline: $(VENV)/.installed $(NODE_STAMP)
+	$(BIN)/todobot migrate
+	VIRTUAL_ENV="$(abspath $(VENV))" PATH="$(abspath $(BIN)):$$PATH" TODOBOT_OFFLINE_ARTIFACT= \
+		$(OSLS) offline start --stage local
 
 ## bench: the benchmark scripts (numbers, not pass/fail)
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m tests.bench.turn_history
 
 clean:
-	rm -rf $(VENV) todobot.db
+	rm -rf $(VENV) todobot.db build .serverless

@@ -16,16 +16,21 @@ if TYPE_CHECKING:
 def shared_engine() -> Engine:
     """The process's database engine."""
     from bot_core.settings import get_settings
+    from handlers.lambda_db import engine_options
+    from handlers.secrets import load_secrets_into_environ
     from models.db import create_db_engine
 
-    return create_db_engine(get_settings().database_url)
+    load_secrets_into_environ()  # before the settings are first built (no-op locally)
+    return create_db_engine(get_settings().database_url, **engine_options())
 
 
 @lru_cache(maxsize=1)
 def shared_service() -> TodoService:
     """The process's :class:`TodoService` (tests build their own with ``build_service``)."""
     from bot_core.bootstrap import build_service
+    from handlers.secrets import load_secrets_into_environ
 
+    load_secrets_into_environ()  # before the settings are first built (no-op locally)
     return build_service(engine=shared_engine())
 
 

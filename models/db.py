@@ -7,6 +7,7 @@ from types import TracebackType
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.pool import NullPool
 from sqlmodel import Session
 
 DEFAULT_SQLITE_URL = "sqlite:///todobot.db"
@@ -21,13 +22,20 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
-def create_db_engine(url: str, *, statement_timeout_ms: int | None = 10_000) -> Engine:
+def create_db_engine(
+    url: str, *, statement_timeout_ms: int | None = 10_000, pool_size: int = 5,
+    max_overflow: int = 10, pool_recycle_s: int = -1, connect_timeout_s: int | None = None,
+    null_pool: bool = False,
+) -> Engine:
     """Build an engine fit for short turns.
 
     SQLite: transactions start with ``BEGIN IMMEDIATE`` so concurrent turns queue on the write
     lock instead of failing half-way with "database is locked"; foreign keys are switched on.
     PostgreSQL: pre-ping (Lambda containers sleep between invocations), a small pool, and a
-    statement timeout so a stuck query cannot hold a turn forever.
+    statement timeout so a stuck query cannot hold a turn forever. The pool knobs exist for
+    Lambda (``handlers/lambda_db.py``): one connection per container, recycled before NAT or
+    proxy idle timeouts can silently drop it, a connect timeout inside the webhook's window,
+    and ``null_pool`` when a server-side pooler (RDS Proxy, PgBouncer) does the pooling.
     """
     url = normalise_database_url(url)
     if url.startswith("sqlite"):
@@ -39,8 +47,16 @@ def create_db_engine(url: str, *, statement_timeout_ms: int | None = 10_000) -> 
     connect_args: dict[str, Any] = {}
     if statement_timeout_ms:
         connect_args["options"] = f"-c statement_timeout={statement_timeout_ms}"
+    if connect_timeout_s:
+        connect_args["connect_timeout"] = connect_timeout_s
+    if null_pool:
+        # A pooler in front (RDS Proxy, PgBouncer): no client pool, and no server-side
+        # prepared statements (psycopg prepares after 5 runs), which poolers cannot share.
+        connect_args["prepare_threshold"] = None
+        return create_engine(url, poolclass=NullPool, connect_args=connect_args)
     return create_engine(
-        url, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args=connect_args
+        url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow,
+        pool_recycle=pool_recycle_s, connect_args=connect_args,
     )
 
 
