@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bot_core.brains.base import Brain, BrainRequest, BrainUnavailable
-from bot_core.commands import KNOWN_COMMANDS, CommandRouter, parse_command
+from bot_core.commands import KNOWN_COMMANDS, CommandRouter, list_reply, parse_command
 from bot_core.conversations import (
     claim_delivery,
     current_conversation,
@@ -18,7 +18,7 @@ from bot_core.conversations import (
     store_turn,
 )
 from bot_core.identity import resolve_user_id
-from bot_core.inbound import ButtonAction, Inbound
+from bot_core.inbound import ButtonAction, Inbound, ListView
 from bot_core.reply import Reply
 from bot_core.tasks import TaskTools, strip_control_characters
 from bot_core.texts import HELP_TEXT, NEW_CONVERSATION_TEXT
@@ -118,6 +118,22 @@ class TodoService:
                        tools.calls)
             uow.commit()
         return TurnResult(reply=reply)
+
+    def overview(self, inbound: Inbound, view: ListView = "open") -> Reply:
+        """The user's list for ``view``, without a turn: no message is stored and no delivery
+        claimed (only the user, on first contact).
+
+        For surfaces that show the list whenever they are opened (Slack's App Home tab), where
+        storing a "/list" turn per glance would fill the conversation with noise.
+        """
+        with self._unit_of_work() as uow:
+            user_id = resolve_user_id(
+                uow.session, inbound.platform, inbound.workspace, inbound.external_user_id,
+                inbound.display_name,
+            )
+            reply = list_reply(TaskTools(uow.session, user_id), view)
+            uow.commit()
+        return reply
 
     def _think(
         self, session: object, conversation_id: int, inbound: Inbound, text: str,

@@ -1,0 +1,240 @@
+"""Reply -> Slack Block Kit: escaped mrkdwn, task lists with buttons, split within Slack limits.
+
+Pure functions, no Slack SDK: what the bot says is decided by the core, how it looks in Slack is
+decided here. Slack's limits this module keeps: 3000 characters per section text, 50 blocks per
+message, 100 blocks per Home tab view, 75 characters per button label, 255 per action_id.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot_core.reply import Action, Reply, TaskView
+
+Block = dict[str, Any]
+
+MAX_SECTION_CHARS = 3000
+MAX_MESSAGE_BLOCKS = 50
+MAX_HOME_BLOCKS = 100
+MAX_FALLBACK_CHARS = 3000
+MAX_MESSAGES = 5
+"""A response_url takes at most five messages; more than that would be a flood anyway."""
+ACTION_PREFIX = "todo"
+SLASH_COMMAND = "/todo"
+
+_COMMAND_MENTION = re.compile(
+    r"(?<![\w/])/(add|list|done|undo|edit|delete|new|help)\b"
+)
+_OPEN_MARK = "☐"
+_DONE_MARK = "☑"
+
+
+@dataclass(frozen=True)
+class SlackMessage:
+    """One Slack message: ``text`` is the notification fallback, ``blocks`` what is shown."""
+
+    text: str
+    blocks: list[Block] = field(default_factory=list)
+
+
+def escape_mrkdwn(text: str) -> str:
+    """Escape the three characters Slack's mrkdwn treats as control characters.
+
+    Without this, a task titled ``<!channel>`` would ping a whole channel, and ``a<b`` would be
+    swallowed as a broken link.
+    """
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def slack_spelling(text: str) -> str:
+    """Core texts name commands as ``/add``; in Slack they are subcommands of ``/todo``."""
+    return _COMMAND_MENTION.sub(lambda m: f"{SLASH_COMMAND} {m[1]}", text)
+
+
+def action_id_for(action: Action) -> str:
+    """The button's action_id (also its value): ``todo:<kind>:<number>:<view>``."""
+    return f"{ACTION_PREFIX}:{action.kind}:{action.number}:{action.view}"
+
+
+def split_escaped(text: str, limit: int = MAX_SECTION_CHARS) -> list[str]:
+    """Escape ``text`` and cut it into pieces of at most ``limit`` characters.
+
+    Cuts prefer line breaks, then spaces, and never fall inside an ``&amp;``-style entity.
+    """
+    pieces: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        escaped_line = escape_mrkdwn(line)
+        candidate = f"{current}\n{escaped_line}" if current else escaped_line
+        if len(candidate) <= limit:
+            current = candidate
+            continue
+        if current:
+            pieces.append(current)
+        current = ""
+        for chunk in _split_long_line(escaped_line, limit):
+            if current:
+                pieces.append(current)
+            current = chunk
+    pieces.append(current)
+    return [piece for piece in pieces if piece.strip()]
+
+
+def _split_long_line(escaped: str, limit: int) -> Iterator[str]:
+    while len(escaped) > limit:
+        cut = escaped.rfind(" ", 0, limit + 1)
+        if cut <= 0:
+            cut = limit
+            amp = escaped.rfind("&", max(0, cut - 4), cut)
+            if amp != -1 and ";" not in escaped[amp:cut]:
+                cut = amp  # do not cut an entity in half
+        yield escaped[:cut].rstrip()
+        escaped = escaped[cut:].lstrip(" ")
+    if escaped:
+        yield escaped
+
+
+def fit_escaped(text: str, limit: int) -> str:
+    """``text`` escaped and shortened with an ellipsis so that it fits in ``limit``."""
+    escaped = escape_mrkdwn(text)
+    if len(escaped) <= limit:
+        return escaped
+    pieces = split_escaped(text.replace("\n", " "), limit - 1)
+    return (pieces[0] if pieces else "") + "…"
+
+
+def _section(text: str) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _task_text(task: TaskView) -> str:
+    mark = _DONE_MARK if task.completed else _OPEN_MARK
+    title = fit_escaped(task.title, 400)
+    shown = f"~{title}~" if task.completed else title
+    line = f"{mark} *#{task.number}* {shown}"
+    if task.description:
+        room = MAX_SECTION_CHARS - len(line) - 1
+        line += "\n" + fit_escaped(task.description, room)
+    return line
+
+
+def _button(action: Action) -> Block:
+    button: Block = {
+        "type": "button",
+        "action_id": action_id_for(action),
+        "value": action_id_for(action),
+        "text": {"type": "plain_text", "text": action.label[:75], "emoji": True},
+    }
+    if action.kind == "done":
+        button["style"] = "primary"
+    if action.kind == "delete":
+        button["style"] = "danger"
+        button["confirm"] = {
+            "title": {"type": "plain_text", "text": "Delete this task?"},
+            "text": {"type": "plain_text", "text": f"Task #{action.number} will be gone for good."},
+            "confirm": {"type": "plain_text", "text": "Delete"},
+            "deny": {"type": "plain_text", "text": "Keep it"},
+            "style": "danger",
+        }
+    return button
+
+
+def task_blocks(reply: Reply) -> list[list[Block]]:
+    """One unit per listed task: its section, then its buttons (kept together when split)."""
+    buttons: dict[int, list[Action]] = {}
+    for action in reply.actions:
+        buttons.setdefault(action.number, []).append(action)
+    units: list[list[Block]] = []
+    for task in reply.tasks:
+        unit = [_section(_task_text(task))]
+        if task.number in buttons:
+            unit.append({
+                "type": "actions",
+                "block_id": f"task-{task.number}",
+                "elements": [_button(a) for a in buttons[task.number]],
+            })
+        units.append(unit)
+    return units
+
+
+def render_reply(reply: Reply, max_messages: int = MAX_MESSAGES) -> list[SlackMessage]:
+    """The reply as one or more messages (at most ``max_messages``), each within 50 blocks and
+    3000 characters a section; what does not fit is summarised at the end."""
+    text = slack_spelling(reply.text)
+    units = [[_section(piece)] for piece in split_escaped(text)] + task_blocks(reply)
+    messages: list[SlackMessage] = []
+    current: list[Block] = []
+    for index, unit in enumerate(units):
+        last_message = len(messages) == max_messages - 1
+        room = MAX_MESSAGE_BLOCKS - 1 if last_message else MAX_MESSAGE_BLOCKS
+        if current and len(current) + len(unit) > room:
+            if last_message:
+                hidden = len(units) - index
+                only_tasks = hidden <= len(reply.tasks)
+                current.append(_context(
+                    f"…and {hidden} more tasks not shown here." if only_tasks
+                    else "…the rest of this answer did not fit in Slack."))
+                break
+            messages.append(_message(current, first=not messages, reply_text=text))
+            current = []
+        current.extend(unit)
+    messages.append(_message(current, first=not messages, reply_text=text))
+    return messages
+
+
+def render_single(reply: Reply) -> SlackMessage:
+    """The reply as exactly one message (a button press replaces the message it was under):
+    the tasks that do not fit are summarised with a hint to list them all."""
+    text = slack_spelling(reply.text)
+    blocks = [_section(piece) for piece in split_escaped(text)][: MAX_MESSAGE_BLOCKS - 1]
+    units = task_blocks(reply)
+    shown = 0
+    for unit in units:
+        if len(blocks) + len(unit) > MAX_MESSAGE_BLOCKS - 1:
+            break
+        blocks.extend(unit)
+        shown += 1
+    if shown < len(units):
+        blocks.append(_more_hint(len(units) - shown))
+    return SlackMessage(text=fit_escaped(text, MAX_FALLBACK_CHARS) or "…", blocks=blocks)
+
+
+def render_home(reply: Reply) -> dict[str, Any]:
+    """The App Home tab: the reply (a list of open tasks, or what a button just did) as a view."""
+    text = slack_spelling(reply.text)
+    blocks: list[Block] = [{"type": "header",
+                            "text": {"type": "plain_text", "text": "Your to-do list"}}]
+    blocks.extend(_section(piece) for piece in split_escaped(text)[:5])
+    units = task_blocks(reply)
+    footer: Block = {"type": "context", "elements": [{
+        "type": "mrkdwn",
+        "text": escape_mrkdwn(
+            f"Add tasks with {SLASH_COMMAND} add <title>, or just message me in the Messages tab."
+        ),
+    }]}
+    shown = 0
+    for unit in units:
+        if len(blocks) + len(unit) > MAX_HOME_BLOCKS - 2:
+            break
+        blocks.extend(unit)
+        shown += 1
+    if shown < len(units):
+        blocks.append(_more_hint(len(units) - shown))
+    blocks.append(footer)
+    return {"type": "home", "blocks": blocks}
+
+
+def _more_hint(hidden: int) -> Block:
+    return _context(f"…and {hidden} more. {SLASH_COMMAND} list shows them all.")
+
+
+def _context(text: str) -> Block:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+
+
+def _message(blocks: list[Block], *, first: bool, reply_text: str) -> SlackMessage:
+    fallback = fit_escaped(reply_text, MAX_FALLBACK_CHARS) if first else "(continued)"
+    return SlackMessage(text=fallback or "…", blocks=blocks)
