@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     telegram_bot_token: SecretStr | None = None
     telegram_webhook_secret: SecretStr | None = None
     telegram_api_base_url: str = "https://api.telegram.org"
+    # The bot's @username, to recognise mentions in groups without asking getMe; when unset,
+    # getMe is called once per process, the first time a group message needs it.
+    telegram_bot_username: str | None = None
 
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None

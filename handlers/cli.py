@@ -19,6 +19,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="run the local webhook server (uvicorn)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    _add_telegram_commands(commands)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "migrate":
@@ -27,7 +28,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _chat(args.user)
     if args.command == "serve":
         return _serve(args.host, args.port)
+    if args.command == "telegram":
+        return _telegram(args)
     return 2  # pragma: no cover - argparse rejects unknown commands
+
+
+def _add_telegram_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    telegram = commands.add_parser("telegram", help="Telegram webhook and polling helpers")
+    actions = telegram.add_subparsers(dest="telegram_command", required=True)
+    set_webhook = actions.add_parser(
+        "set-webhook", help="point Telegram at URL (with the secret token) and set the menu")
+    set_webhook.add_argument("url", help="public https URL ending in /telegram/webhook")
+    set_webhook.add_argument("--drop-pending-updates", action="store_true",
+                             help="forget updates Telegram kept while no webhook was reachable")
+    poll = actions.add_parser("poll", help="run the bot by long polling (no public URL needed)")
+    poll.add_argument("--once", action="store_true",
+                      help="process the updates waiting now, then exit")
+    poll.add_argument("--delete-webhook", action="store_true",
+                      help="remove a webhook first (Telegram refuses polling while one is set)")
+
+
+def _telegram(args: argparse.Namespace) -> int:
+    from handlers import telegram_cli
+
+    logging.getLogger("handlers").setLevel(logging.INFO)
+    if args.telegram_command == "set-webhook":
+        return telegram_cli.set_webhook(args.url, drop_pending_updates=args.drop_pending_updates)
+    return telegram_cli.poll(once=args.once, delete_webhook=args.delete_webhook)
 
 
 def _migrate() -> int:

@@ -1,13 +1,23 @@
 """The tables. Names follow the web app's seed: ``users``, ``tasks``, ``conversations``,
-``messages``; plus ``chat_identities`` (who a chat user is) and ``delivery_claims`` (which
-platform deliveries were already processed)."""
+``messages``; plus ``chat_identities`` (who a chat user is), ``delivery_claims`` (which
+platform deliveries were already processed) and ``turn_queue`` (deliveries waiting for the
+earlier turns of their chat)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
 from sqlmodel import Field, SQLModel
 
 from models.types import UTCDateTime, utcnow
@@ -135,3 +145,24 @@ class DeliveryClaim(SQLModel, table=True):
     platform: str = Field(primary_key=True, max_length=32)
     delivery_key: str = Field(primary_key=True, max_length=200)
     claimed_at: datetime = _created_at()
+
+
+class QueuedTurn(SQLModel, table=True):
+    """A received delivery waiting for its turn.
+
+    Platforms may deliver one chat's updates concurrently, and a deferred (LLM) turn finishes in
+    another invocation after the webhook has answered; this queue is what keeps the turns of a
+    chat one at a time and in the platform's order (``seq``: Telegram's update_id). A row lives
+    from receipt until its turn is done; ``payload`` is the platform's raw update, opaque here.
+    """
+
+    __tablename__ = "turn_queue"
+
+    platform: str = Field(primary_key=True, max_length=32)
+    chat_key: str = Field(primary_key=True, max_length=200)
+    seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    payload: str = Field(sa_type=Text)
+    # Processing attempts so far; a delivery that keeps failing is dropped after a few, so one
+    # poisoned update cannot block its chat forever.
+    attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    received_at: datetime = _created_at()

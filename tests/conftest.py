@@ -26,7 +26,8 @@ from models.migrate import upgrade
 from tests.pg_databases import PG_ADMIN_URL, admin_engine, temporary_database
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
-TABLES = ("delivery_claims", "messages", "conversations", "tasks", "chat_identities", "users")
+TABLES = ("delivery_claims", "turn_queue", "messages", "conversations", "tasks",
+          "chat_identities", "users")
 
 
 # -- offline guard -------------------------------------------------------------------------

@@ -1,0 +1,206 @@
+"""Telegram ``Update`` -> what to do with it: a core turn, a fixed answer, or nothing.
+
+Translation only; no I/O. Which updates Todobot acts on:
+
+- private chats: every text message; anything else a person sends (sticker, photo, voice...)
+  gets a short fixed answer;
+- groups: only what is addressed to the bot — a command meant for it (``/add@thisbot``, or a
+  bare command that is one of ours; ``/report`` for a moderation bot is not), a reply to one of
+  its messages, or a message mentioning it (the mention is removed from the text);
+- button presses under our lists, by the person whose list it is;
+- everything else (edits, membership changes, other bots, service messages) is ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from bot_core.commands import KNOWN_COMMANDS
+from bot_core.inbound import Inbound
+from handlers import telegram_buttons
+from handlers.telegram_client import BotIdentity
+
+if TYPE_CHECKING:
+    from telegram import CallbackQuery, Message, Update
+
+PLATFORM = "telegram"
+
+NON_TEXT_TEXT = "I can only read text for now — type your task as a message, or send /help."
+STALE_BUTTON_TEXT = "That button no longer works — send /list for a fresh list."
+NOT_YOUR_LIST_TEXT = "That list belongs to someone else — send /list for yours."
+
+
+@dataclass(frozen=True)
+class ReplyTarget:
+    """Where and how to answer."""
+
+    chat_id: int
+    thread_id: int | None = None  # forum topic the message was in
+    reply_to: int | None = None  # the user's message, quoted in groups so it is clear whom
+    callback_query_id: str | None = None  # a button press to answer
+    list_message_id: int | None = None  # the list the pressed button is under: edited in place
+
+
+@dataclass(frozen=True)
+class Turn:
+    """A message or button press for the core."""
+
+    inbound: Inbound
+    target: ReplyTarget
+    seq: int
+
+    @property
+    def chat_key(self) -> str:
+        return self.inbound.chat_key
+
+
+@dataclass(frozen=True)
+class Canned:
+    """Something we answer with a fixed line (non-text content), once per delivery."""
+
+    text: str
+    target: ReplyTarget
+    seq: int
+    chat_key: str
+
+
+@dataclass(frozen=True)
+class AnswerOnly:
+    """A button press we cannot act on: answer the callback query, store nothing."""
+
+    callback_query_id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Ignore:
+    """Nothing to do (answered 200 so Telegram does not redeliver)."""
+
+    reason: str
+
+
+Decision = Turn | Canned | AnswerOnly | Ignore
+
+
+class Unparseable(ValueError):
+    """The payload is JSON but not an Update python-telegram-bot can read."""
+
+
+def parse_update(data: Any) -> Update:
+    """``Update.de_json`` without a bot (nothing here calls Telegram)."""
+    from telegram import Update
+
+    if not isinstance(data, dict):
+        raise Unparseable("not a JSON object")
+    try:
+        update = Update.de_json(data, None)
+    except (TypeError, KeyError, ValueError, AttributeError) as error:
+        raise Unparseable(f"{type(error).__name__}: {error}") from error
+    return update
+
+
+def chat_type(update: Update) -> str | None:
+    """The type of the chat the update is about (tells whether the bot's username is needed)."""
+    chat = update.effective_chat
+    return chat.type if chat is not None else None
+
+
+def is_group(update: Update) -> bool:
+    return chat_type(update) in ("group", "supergroup")
+
+
+def classify(update: Update, me: BotIdentity) -> Decision:
+    """Decide what ``update`` asks of the bot."""
+    if update.message is not None:
+        return _message(update.message, update.update_id, me)
+    if update.callback_query is not None:
+        return _button(update.callback_query, update.update_id)
+    kind = next((name for name in ("edited_message", "my_chat_member", "channel_post")
+                 if getattr(update, name, None) is not None), "unhandled kind")
+    return Ignore(kind)
+
+
+def _message(message: Message, update_id: int, me: BotIdentity) -> Decision:
+    user = message.from_user
+    if user is None or user.is_bot:
+        return Ignore("not sent by a person")
+    chat = message.chat
+    if chat.type == "private":
+        text = message.text
+        reply_to = None
+    elif chat.type in ("group", "supergroup"):
+        addressed, text = _addressed(message, me)
+        if not addressed:
+            return Ignore("group message not addressed to the bot")
+        reply_to = message.message_id
+    else:
+        return Ignore(f"{chat.type} chat")
+    thread = message.message_thread_id if message.is_topic_message else None
+    target = ReplyTarget(chat_id=chat.id, thread_id=thread, reply_to=reply_to)
+    if message.text is None:
+        if message.effective_attachment is None and not message.caption:
+            return Ignore("service message")
+        return Canned(NON_TEXT_TEXT, target, update_id, _chat_key(chat.id, thread))
+    inbound = Inbound(
+        platform=PLATFORM, chat_id=str(chat.id), thread_id=str(thread) if thread else None,
+        external_user_id=str(user.id), display_name=user.full_name or user.username,
+        text=text, delivery_key=str(update_id),
+    )
+    return Turn(inbound, target, update_id)
+
+
+def _addressed(message: Message, me: BotIdentity) -> tuple[bool, str | None]:
+    """Is this group message for the bot? And its text with the bot's mention removed."""
+    text = message.text
+    replied = message.reply_to_message
+    if (replied is not None and replied.from_user is not None and replied.from_user.id == me.id
+            and not (message.is_topic_message and replied.forum_topic_created is not None)):
+        return True, text
+    if text is None:
+        return False, None
+    username = me.username.lower()
+    for entity, value in message.parse_entities().items():
+        if entity.type == "bot_command" and entity.offset == 0:
+            name, _, target = value[1:].partition("@")
+            if target:
+                return bool(username) and target.lower() == username, text
+            return name.lower() in KNOWN_COMMANDS, text
+        if entity.type == "mention" and username and value[1:].lower() == username:
+            return True, _without_mention(text, me.username)
+        if entity.type == "text_mention" and entity.user is not None and entity.user.id == me.id:
+            return True, text
+    return False, text
+
+
+def _without_mention(text: str, username: str) -> str:
+    return re.sub(rf"(?i)@{re.escape(username)}\b", " ", text).strip()
+
+
+def _button(query: CallbackQuery, update_id: int) -> Decision:
+    from telegram import Message
+
+    press = telegram_buttons.decode(query.data)
+    message = query.message
+    if press is None or message is None:
+        return AnswerOnly(query.id, STALE_BUTTON_TEXT)
+    if press.owner != query.from_user.id:
+        return AnswerOnly(query.id, NOT_YOUR_LIST_TEXT)
+    chat = message.chat
+    thread = (message.message_thread_id
+              if isinstance(message, Message) and message.is_topic_message else None)
+    user = query.from_user
+    inbound = Inbound(
+        platform=PLATFORM, chat_id=str(chat.id), thread_id=str(thread) if thread else None,
+        external_user_id=str(user.id), display_name=user.full_name or user.username,
+        action=press.action, delivery_key=str(update_id),
+    )
+    target = ReplyTarget(chat_id=chat.id, thread_id=thread, callback_query_id=query.id,
+                         list_message_id=message.message_id)
+    return Turn(inbound, target, update_id)
+
+
+def _chat_key(chat_id: int, thread_id: int | None) -> str:
+    """The same key :attr:`Inbound.chat_key` gives a Telegram chat (no workspace)."""
+    return f"{chat_id}:{thread_id}" if thread_id else str(chat_id)

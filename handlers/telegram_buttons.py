@@ -1,0 +1,54 @@
+"""callback_data of the inline buttons under task lists: ``t1:<kind>:<number>:<view>:<owner>``.
+
+Telegram allows 1-64 bytes of callback_data; ours is at most ~40 (kind and view one letter each,
+a task number of up to 8 digits, the owner's user id). ``owner`` is the Telegram user whose list
+it is: in a group anyone can press a button under someone else's list, and the press must not
+act on the presser's own task with that number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot_core.inbound import ActionKind, ButtonAction, ListView
+
+MAX_CALLBACK_BYTES = 64
+_PREFIX = "t1"
+_KINDS: dict[ActionKind, str] = {"done": "d", "undo": "u", "delete": "x"}
+_VIEWS: dict[ListView, str] = {"open": "o", "done": "d", "all": "a"}
+_KIND_OF = {code: kind for kind, code in _KINDS.items()}
+_VIEW_OF = {code: view for view, code in _VIEWS.items()}
+
+
+@dataclass(frozen=True)
+class ButtonPress:
+    """A decoded button: what to do, and whose list it was under."""
+
+    action: ButtonAction
+    owner: int
+
+
+def encode(kind: ActionKind, number: int, view: ListView, owner: int) -> str:
+    """The callback_data for one button."""
+    data = f"{_PREFIX}:{_KINDS[kind]}:{number}:{_VIEWS[view]}:{owner}"
+    if len(data.encode()) > MAX_CALLBACK_BYTES:
+        raise ValueError("callback_data over Telegram's 64-byte limit")
+    return data
+
+
+def decode(data: str | None) -> ButtonPress | None:
+    """The press, or None for data that is not one of our buttons (an old bot's, a forged one)."""
+    if not data:
+        return None
+    parts = data.split(":")
+    if len(parts) != 5 or parts[0] != _PREFIX:
+        return None
+    _, kind, number, view, owner = parts
+    if kind not in _KIND_OF or view not in _VIEW_OF:
+        return None
+    if not (number.isdigit() and len(number) <= 8 and owner.lstrip("-").isdigit()):
+        return None
+    if int(number) < 1:
+        return None
+    return ButtonPress(ButtonAction(kind=_KIND_OF[kind], number=int(number), view=_VIEW_OF[view]),
+                       owner=int(owner))

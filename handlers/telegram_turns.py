@@ -1,0 +1,179 @@
+"""One Telegram update from receipt to reply, in its chat's order.
+
+Receipt (:func:`receive`): parse, decide, and for anything that makes a turn or an answer,
+queue it (see :mod:`bot_core.turn_queue`) before the webhook answers. Then either process the
+chat's queue up to this update right here, or leave it to a deferred invocation:
+
+- outside Lambda (``todobot serve``, ``todobot telegram poll``, tests): right here, waiting for
+  the chat if another turn of it is running;
+- in Lambda: right here only for a command, a button or a fixed answer, and only if nothing
+  earlier of the same chat is waiting and nobody holds the chat; everything else (free text for
+  the LLM, or an update queued behind one) is acknowledged and finished by an asynchronous
+  invocation of the same function (:func:`run_deferred`).
+
+Processing (:func:`process`): run the turn through the core (one transaction, delivery claim
+included, so a redelivered update does nothing), show "typing…" while the brain thinks, then
+deliver the reply. Database errors propagate (the webhook answers 5xx and Telegram redelivers);
+Telegram errors while replying are logged, since the turn is already stored.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from bot_core.service import needs_brain
+from bot_core.turn_queue import PendingTurn, TurnQueue, record_delivery
+from handlers import event_loop, lambda_async
+from handlers.runtime import shared_engine, shared_service
+from handlers.telegram_adapter import (
+    PLATFORM,
+    AnswerOnly,
+    Canned,
+    Decision,
+    Ignore,
+    ReplyTarget,
+    Turn,
+    Unparseable,
+    classify,
+    is_group,
+    parse_update,
+)
+from handlers.telegram_client import client
+from handlers.telegram_sender import Sender
+
+if TYPE_CHECKING:
+    from telegram import Update
+
+log = logging.getLogger(__name__)
+
+SEND_TIMEOUT_SECONDS = 60.0
+TURN_FAILED_TOAST = "Sorry, that didn't work — please try again in a moment."
+
+
+@dataclass(frozen=True)
+class Deferral:
+    """How to finish a turn later: an asynchronous invocation of this Lambda function."""
+
+    function_name: str
+
+    def defer(self, chat_key: str, upto: int) -> None:
+        lambda_async.invoke_async(self.function_name,
+                                  {"platform": PLATFORM, "chat_key": chat_key, "upto": upto})
+
+
+@lru_cache(maxsize=1)
+def shared_queue() -> TurnQueue:
+    """The process's turn queue, on the process's engine."""
+    return TurnQueue(shared_engine())
+
+
+def sender() -> Sender:
+    return Sender(client().bot)
+
+
+def receive(data: dict[str, Any], deferral: Deferral | None) -> None:
+    """Handle one update received by the webhook or by polling (see the module docstring)."""
+    try:
+        update = parse_update(data)
+    except Unparseable as error:
+        log.warning("ignored an update python-telegram-bot cannot parse (%s)", error)
+        return
+    decision = _decide(update)
+    if isinstance(decision, Ignore):
+        log.info("ignored update %s: %s", update.update_id, decision.reason)
+        return
+    if isinstance(decision, AnswerOnly):
+        _deliver_safely(sender().answer(decision.callback_query_id, decision.text))
+        return
+    queue = shared_queue()
+    queue.enqueue(PLATFORM, decision.chat_key, decision.seq, json.dumps(data))
+    if deferral is None:
+        drain(decision.chat_key, decision.seq)
+        return
+    if not (isinstance(decision, Turn) and needs_brain(decision.inbound)):
+        with queue.holding(PLATFORM, decision.chat_key, wait=False) as turns:
+            if turns is not None and not turns.has_earlier(decision.seq):
+                turns.drain(decision.seq, process)
+                return
+    deferral.defer(decision.chat_key, decision.seq)
+
+
+def run_deferred(payload: dict[str, Any]) -> None:
+    """The asynchronous invocation: process the chat's queue up to the deferred update."""
+    chat_key, upto = str(payload["chat_key"]), int(payload["upto"])
+    drain(chat_key, upto)
+
+
+def drain(chat_key: str, upto: int) -> None:
+    """Wait for the chat, then process its waiting updates up to ``upto``, lowest first."""
+    with shared_queue().holding(PLATFORM, chat_key, wait=True) as turns:
+        assert turns is not None, "a waiting hold always gets the chat"
+        turns.drain(upto, process)
+
+
+def process(pending: PendingTurn) -> None:
+    """Process one queued update: its turn (or fixed answer) and the reply."""
+    update = parse_update(json.loads(pending.payload))
+    decision = _decide(update)
+    if isinstance(decision, Turn):
+        _turn(decision)
+    elif isinstance(decision, Canned):
+        if record_delivery(shared_engine(), PLATFORM, str(decision.seq)):
+            _deliver_safely(sender().say(decision.text, decision.target))
+    else:
+        log.warning("queued update %s is no longer actionable", pending.seq)
+
+
+def _decide(update: Update) -> Decision:
+    return classify(update, client().identity(with_username=is_group(update)))
+
+
+def _turn(turn: Turn) -> None:
+    thinking = _start_typing(turn.target) if needs_brain(turn.inbound) else None
+    try:
+        result = shared_service().handle(turn.inbound)
+    except Exception:
+        if turn.target.callback_query_id is not None:
+            _deliver_safely(sender().answer(turn.target.callback_query_id, TURN_FAILED_TOAST))
+        raise
+    finally:
+        if thinking is not None:
+            thinking.cancel()
+    if result.duplicate or result.reply is None:
+        log.info("update %s was already processed", turn.seq)
+        return
+    owner = int(turn.inbound.external_user_id)
+    _deliver_safely(sender().deliver(result.reply, turn.target, owner))
+
+
+def _start_typing(target: ReplyTarget) -> Future[None]:
+    """Show "typing…" now (waited for, so it comes before the answer), then keep renewing it
+    until the returned future is cancelled."""
+    _deliver_safely(sender().typing(target))
+    return event_loop.start(sender().keep_typing(target))
+
+
+def _deliver_safely(coro: Any) -> None:
+    """Run a Telegram call; failures are logged, not raised: the turn is already stored, and
+    a redelivery would not answer again anyway."""
+    from telegram.error import TelegramError
+
+    try:
+        _run(coro)
+    except (TelegramError, FutureTimeout) as error:
+        log.warning("Telegram call failed: %s: %s", type(error).__name__, error)
+
+
+def _run(coro: Any) -> None:
+    event_loop.run(coro, timeout=SEND_TIMEOUT_SECONDS)
+
+
+def reset() -> None:
+    """Forget the queue (tests that change the database between cases)."""
+    shared_queue.cache_clear()

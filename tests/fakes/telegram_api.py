@@ -1,0 +1,301 @@
+"""A fake Telegram Bot API on 127.0.0.1, for the real python-telegram-bot ``Bot`` to talk to.
+
+Point ``TELEGRAM_API_BASE_URL`` at :attr:`FakeTelegram.url`. Every call is recorded (method and
+decoded parameters). Answers have the Bot API's shape (``{"ok": true, "result": ...}``), and
+the fake enforces the limits our code must respect, answering 400 the way Telegram does: HTML
+it cannot parse ("can't parse entities"), messages over 4096 characters, callback_data over 64
+bytes, empty texts. ``reject_html`` makes every HTML message fail as if Telegram refused its
+entities; ``fail_next`` scripts one-off errors.
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import parse_qsl
+
+from tests.fakes.http import FakeResponse, LoopbackServer, RecordedRequest
+
+DEFAULT_TOKEN = "6067617432:TEST-token-for-the-fake"
+DEFAULT_USERNAME = "ai999_bot"
+JSON_PARAMS = {"reply_markup", "reply_parameters", "link_preview_options", "allowed_updates",
+               "commands", "entities", "scope"}
+_PATH = re.compile(r"^/bot(?P<token>[^/]+)/(?P<method>\w+)$")
+_ALLOWED_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre",
+                 "span", "tg-spoiler", "blockquote", "tg-emoji"}
+_BAD_AMPERSAND = re.compile(r"&(?!(?:#\d+|#x[0-9a-fA-F]+|[a-zA-Z]+);)")
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """One Bot API call as the fake received it."""
+
+    method: str
+    params: dict[str, Any]
+
+    def __getitem__(self, key: str) -> Any:
+        return self.params[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.params.get(key, default)
+
+
+class EntityError(ValueError):
+    pass
+
+
+class _TelegramHTML(HTMLParser):
+    """Telegram's HTML subset: known tags, balanced, no stray ``<``, ``>`` or ``&``."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=False)
+        self.stack: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in _ALLOWED_TAGS:
+            raise EntityError(f'Unsupported start tag "{tag}"')
+        self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.stack or self.stack.pop() != tag:
+            raise EntityError(f'Unmatched end tag "{tag}"')
+
+    def handle_data(self, data: str) -> None:
+        if "<" in data or ">" in data:
+            raise EntityError("Unexpected < or > in text")
+        self.text.append(data)
+
+    def handle_entityref(self, name: str) -> None:
+        self.text.append(html.unescape(f"&{name};"))
+
+    def handle_charref(self, name: str) -> None:
+        self.text.append(html.unescape(f"&#{name};"))
+
+
+def visible_text(text: str, parse_mode: str | None) -> str:
+    """The text a user would see; raises :class:`EntityError` where Telegram would."""
+    if (parse_mode or "").upper() != "HTML":
+        return text
+    if _BAD_AMPERSAND.search(text):
+        raise EntityError("Character '&' is reserved and must be escaped")
+    parser = _TelegramHTML()
+    parser.feed(text)
+    parser.close()
+    if parser.stack:
+        raise EntityError(f'Can\'t find end tag corresponding to start tag "{parser.stack[-1]}"')
+    return "".join(parser.text)
+
+
+def _utf16(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+class FakeTelegram:
+    """The fake server. Use as a context manager; :attr:`calls` holds every call in order."""
+
+    def __init__(self, token: str = DEFAULT_TOKEN, username: str = DEFAULT_USERNAME) -> None:
+        self.token = token
+        self.bot_user = {"id": int(token.split(":")[0]), "is_bot": True, "first_name": "Todobot",
+                         "username": username, "can_join_groups": True,
+                         "can_read_all_group_messages": False, "supports_inline_queries": False}
+        self.calls: list[ApiCall] = []
+        self.sent: list[dict[str, Any]] = []  # the messages sendMessage created, in order
+        self.reject_html = False
+        self.updates: list[dict[str, Any]] = []
+        self.webhook: dict[str, Any] = {"url": ""}
+        self._failures: dict[str, list[tuple[int, str]]] = {}
+        self._lock = threading.Lock()
+        self._message_ids = itertools.count(1000)
+        self.server = LoopbackServer(self._route)
+        # The handler writes headers and body separately; with Nagle's algorithm on, the body of
+        # every answer after the first on a keep-alive connection waits ~40 ms for the client's
+        # delayed ACK. Telegram answers in one go, so switch Nagle off.
+        self.server._server.RequestHandlerClass.disable_nagle_algorithm = True  # type: ignore[attr-defined]
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    # -- what the tests look at -----------------------------------------------------------
+
+    def methods(self) -> list[str]:
+        with self._lock:
+            return [call.method for call in self.calls]
+
+    def calls_to(self, method: str) -> list[ApiCall]:
+        with self._lock:
+            return [call for call in self.calls if call.method == method]
+
+    def sent_texts(self) -> list[str]:
+        return [call["text"] for call in self.calls_to("sendMessage")]
+
+    def clear(self) -> None:
+        """Forget the calls (and sent messages) so far."""
+        with self._lock:
+            self.calls.clear()
+            self.sent.clear()
+
+    def reset(self) -> None:
+        """Back to a fresh server (one server can serve a whole test session)."""
+        with self._lock:
+            self.calls.clear()
+            self.sent.clear()
+            self._failures.clear()
+            self.updates.clear()
+            self.webhook = {"url": ""}
+            self.reject_html = False
+
+    def fail_next(self, method: str, status: int, description: str) -> None:
+        """The next call of ``method`` answers ``status`` with ``description``."""
+        with self._lock:
+            self._failures.setdefault(method, []).append((status, description))
+
+    # -- the server -----------------------------------------------------------------------
+
+    def _route(self, request: RecordedRequest) -> FakeResponse:
+        match = _PATH.match(request.path.split("?")[0])
+        if request.method != "POST" or match is None:
+            return _error(404, "Not Found")
+        if match["token"] != self.token:
+            return _error(401, "Unauthorized")
+        method = match["method"]
+        params = _decode(request)
+        with self._lock:
+            self.calls.append(ApiCall(method, params))
+            failures = self._failures.get(method)
+            failure = failures.pop(0) if failures else None
+        if failure is not None:
+            return _error(*failure)
+        handler = getattr(self, f"_m_{method.lower()}", None)
+        if handler is None:
+            return _error(404, "Not Found: method not found")
+        try:
+            return FakeResponse(body={"ok": True, "result": handler(params)})
+        except _ApiError as error:
+            return _error(error.status, error.description)
+
+    def _m_getme(self, _params: dict[str, Any]) -> Any:
+        return self.bot_user
+
+    def _m_sendmessage(self, params: dict[str, Any]) -> Any:
+        shown = self._check_text(params)
+        message = self._message(params, next(self._message_ids), shown)
+        with self._lock:
+            self.sent.append(message)
+        return message
+
+    def _m_editmessagetext(self, params: dict[str, Any]) -> Any:
+        shown = self._check_text(params)
+        return self._message(params, int(params["message_id"]), shown,
+                             edit_date=int(time.time()))
+
+    def _m_answercallbackquery(self, params: dict[str, Any]) -> Any:
+        if len(str(params.get("text", ""))) > 200:
+            raise _ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
+        return True
+
+    def _m_sendchataction(self, _params: dict[str, Any]) -> Any:
+        return True
+
+    def _m_setmycommands(self, _params: dict[str, Any]) -> Any:
+        return True
+
+    def _m_setwebhook(self, params: dict[str, Any]) -> Any:
+        self.webhook = {"url": params["url"], "allowed_updates": params.get("allowed_updates")}
+        if params.get("drop_pending_updates") in (True, "true", "True"):
+            self.updates.clear()
+        return True
+
+    def _m_deletewebhook(self, _params: dict[str, Any]) -> Any:
+        self.webhook = {"url": ""}
+        return True
+
+    def _m_getwebhookinfo(self, _params: dict[str, Any]) -> Any:
+        return {"url": self.webhook["url"], "has_custom_certificate": False,
+                "pending_update_count": len(self.updates)}
+
+    def _m_getupdates(self, params: dict[str, Any]) -> Any:
+        if self.webhook["url"]:
+            raise _ApiError(409, "Conflict: can't use getUpdates method while webhook is active;"
+                                 " use deleteWebhook to delete the webhook first")
+        offset = int(params.get("offset", 0) or 0)
+        with self._lock:
+            self.updates = [u for u in self.updates if u["update_id"] >= offset]
+            limit = int(params.get("limit", 100) or 100)
+            return list(self.updates[:limit])
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _check_text(self, params: dict[str, Any]) -> str:
+        text = str(params.get("text", ""))
+        parse_mode = params.get("parse_mode")
+        if self.reject_html and (parse_mode or "").upper() == "HTML":
+            raise _ApiError(400, "Bad Request: can't parse entities: Unsupported start tag "
+                                 "\"x\" at byte offset 0")
+        try:
+            shown = visible_text(text, parse_mode)
+        except EntityError as error:
+            raise _ApiError(400, f"Bad Request: can't parse entities: {error}") from error
+        if not shown.strip():
+            raise _ApiError(400, "Bad Request: message text is empty")
+        if _utf16(shown) > 4096:
+            raise _ApiError(400, "Bad Request: message is too long")
+        for row in (params.get("reply_markup") or {}).get("inline_keyboard", []):
+            for button in row:
+                if len(str(button.get("callback_data", "")).encode()) > 64:
+                    raise _ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
+        return shown
+
+    def _message(self, params: dict[str, Any], message_id: int, shown: str,
+                 **extra: Any) -> dict[str, Any]:
+        chat_id = int(params["chat_id"])
+        chat: dict[str, Any] = (
+            {"id": chat_id, "type": "private", "first_name": "Someone"} if chat_id > 0
+            else {"id": chat_id, "type": "supergroup", "title": "A group"}
+        )
+        message: dict[str, Any] = {"message_id": message_id, "from": self.bot_user, "chat": chat,
+                                   "date": int(time.time()), "text": shown, **extra}
+        if params.get("reply_markup"):
+            message["reply_markup"] = params["reply_markup"]
+        if params.get("message_thread_id"):
+            message["message_thread_id"] = int(params["message_thread_id"])
+        return message
+
+    def __enter__(self) -> FakeTelegram:
+        self.server.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.__exit__(*exc)
+
+
+class _ApiError(Exception):
+    def __init__(self, status: int, description: str) -> None:
+        super().__init__(description)
+        self.status = status
+        self.description = description
+
+
+def _error(status: int, description: str) -> FakeResponse:
+    return FakeResponse(status=status, body={"ok": False, "error_code": status,
+                                             "description": description})
+
+
+def _decode(request: RecordedRequest) -> dict[str, Any]:
+    """Form fields (what python-telegram-bot sends), JSON-typed fields decoded."""
+    content_type = request.headers.get("Content-Type", request.headers.get("content-type", ""))
+    if "json" in content_type:
+        loaded = request.json()
+        return dict(loaded) if isinstance(loaded, dict) else {}
+    params: dict[str, Any] = {}
+    for key, value in parse_qsl(request.body.decode(), keep_blank_values=True):
+        params[key] = json.loads(value) if key in JSON_PARAMS else value
+    return params
