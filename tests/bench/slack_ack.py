@@ -21,7 +21,6 @@ import statistics
 import time
 import uuid
 from collections.abc import Callable
-from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlencode
 
@@ -91,9 +90,6 @@ def main() -> None:
     from handlers import runtime
     from handlers.slack import handler, reset
 
-    # 40 lazy turns call the fake LLM at once; socketserver's default listen backlog (5) would
-    # reset some of those connections. Real endpoints have deep backlogs.
-    ThreadingHTTPServer.request_queue_size = 128
     context = FakeLambdaContext(function_name=FUNCTION_NAME)
     with temporary_database("todobot_slack_bench") as url, FakeSlack() as slack, \
             FakeOpenAI() as llm, FakeLambda(handler) as lam:
