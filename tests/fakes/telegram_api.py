@@ -115,10 +115,6 @@ class FakeTelegram:
         self._lock = threading.Lock()
         self._message_ids = itertools.count(1000)
         self.server = LoopbackServer(self._route)
-        # The handler writes headers and body separately; with Nagle's algorithm on, the body of
-        # every answer after the first on a keep-alive connection waits ~40 ms for the client's
-        # delayed ACK. Telegram answers in one go, so switch Nagle off.
-        self.server._server.RequestHandlerClass.disable_nagle_algorithm = True  # type: ignore[attr-defined]
 
     @property
     def url(self) -> str:
