@@ -55,11 +55,15 @@ deploy-check: $(VENV)/.installed-dev $(NODE_STAMP)
 	$(OSLS) package --stage dev
 	$(BIN)/cfn-lint --ignore-checks W3005 -- .serverless/cloudformation-template-update-stack.json
 
-## offline: the Lambdas under serverless-offline on 127.0.0.1:3000 (Lambda API on :3002), from
-## the sources and this venv, configured by your environment (DATABASE_URL, tokens, ...)
+## offline: the Lambdas under serverless-offline on 127.0.0.1:3000 (Lambda API on :3002, where
+## the deferred turns go), from the sources and this venv, configured by your environment
+## (DATABASE_URL, TELEGRAM_*, SLACK_*, OPENAI_*; see infra/deploy.md)
 offline: $(VENV)/.installed $(NODE_STAMP)
 	$(BIN)/todobot migrate
 	VIRTUAL_ENV="$(abspath $(VENV))" PATH="$(abspath $(BIN)):$$PATH" TODOBOT_LAMBDA_ARTIFACT= \
+	AWS_ENDPOINT_URL_LAMBDA=http://127.0.0.1:3002 \
+	AWS_ACCESS_KEY_ID="$${AWS_ACCESS_KEY_ID:-offline}" \
+	AWS_SECRET_ACCESS_KEY="$${AWS_SECRET_ACCESS_KEY:-offline}" \
 		$(OSLS) offline start --stage local
 
 ## bench: the benchmark scripts (numbers, not pass/fail)
