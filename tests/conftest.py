@@ -25,7 +25,8 @@ from models.db import create_db_engine
 from models.migrate import upgrade
 from tests.pg_databases import PG_ADMIN_URL, admin_engine, temporary_database
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"  # vendored copy of ../shared/fixtures
+SHARED_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 TABLES = ("delivery_claims", "turn_queue", "messages", "conversations", "tasks",
           "chat_identities", "users")
 
