@@ -6,10 +6,10 @@ the template or the function's configuration. serverless.yml gives each function
 ``TODOBOT_SSM_PATH``; the first call of :func:`load_secrets_into_environ` in a container reads
 the whole path in one ``GetParametersByPath`` call (10 parameters to a page; more pages are
 followed) and copies each value into ``os.environ`` under the last segment of its name, unless
-the environment already has that variable: what the environment says wins. When the
-environment already holds every secret (tests, local runs) SSM is not called at all. Later calls
-return at once. Without ``TODOBOT_SSM_PATH`` (a laptop, CI), or under serverless-offline with no
-SSM endpoint configured, nothing happens.
+the environment already has that variable (an empty one counts as unset): what the environment
+says wins. When the environment already holds every secret (tests, local runs) SSM is not
+called at all. Later calls return at once. Without ``TODOBOT_SSM_PATH`` (a laptop, CI), or
+under serverless-offline with no SSM endpoint configured, nothing happens.
 
 Only names that are Todobot settings are copied (an SSM parameter called ``PATH`` or
 ``AWS_REGION`` is refused, not exported), and values are never logged: only names and timing.
