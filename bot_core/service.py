@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from bot_core.brains.base import Brain, BrainRequest, BrainUnavailable
 from bot_core.commands import KNOWN_COMMANDS, CommandRouter, list_reply, parse_command
@@ -22,7 +23,10 @@ from bot_core.inbound import ButtonAction, Inbound, ListView
 from bot_core.reply import Reply
 from bot_core.tasks import TaskTools, strip_control_characters
 from bot_core.texts import HELP_TEXT, NEW_CONVERSATION_TEXT
-from models.db import UnitOfWorkFactory
+from models.db import UnitOfWork, UnitOfWorkFactory
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 log = logging.getLogger(__name__)
 
@@ -75,15 +79,18 @@ class TodoService:
             self._brain = self._brain_factory()
         return self._brain
 
-    def handle(self, inbound: Inbound) -> TurnResult:
+    def handle(self, inbound: Inbound, *, connection: Connection | None = None) -> TurnResult:
         """Process one turn: claim the delivery, find the user and conversation, answer, and
         store the user's message, the answer and every task change together.
 
         Database errors propagate after a full rollback (the webhook then answers 5xx and the
         platform redelivers); LLM failures are answered with an apology, the user's message
-        kept and task changes of the failed attempt undone.
+        kept and task changes of the failed attempt undone. ``connection``: run the turn's
+        transaction on a connection the caller holds (the turn queue's) instead of taking
+        another one from the pool.
         """
-        with self._unit_of_work() as uow:
+        unit_of_work = UnitOfWork(connection) if connection is not None else self._unit_of_work()
+        with unit_of_work as uow:
             session = uow.session
             if inbound.delivery_key and not claim_delivery(
                 session, inbound.platform, inbound.delivery_key

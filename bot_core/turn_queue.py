@@ -11,13 +11,27 @@ The protocol, used by the platform adapters:
 1. ``enqueue`` the delivery (committed at once, before the webhook answers);
 2. hold the chat (:meth:`TurnQueue.holding`) and ``drain`` up to the delivery's own ``seq``.
 
+:meth:`TurnQueue.receiving` does both for a webhook that processes its delivery at once, in
+fewer round trips when the chat is free (the common case, and the one a warm turn pays for).
+
 Whoever holds a chat processes everything pending up to its own delivery, lowest first, and
 leaves later ones to their own requests; so every delivery is processed by the time its own
 request (or deferred invocation) finishes, and never before an earlier pending one.
 
 Holding a chat: an in-process lock (threads of one server never pile up on database
 connections), then on PostgreSQL a session advisory lock on its own connection (processes and
-Lambda containers). SQLite has no cross-process locks; it is the single-process local setup.
+Lambda containers). That connection also runs the turns (:attr:`PendingTurn.connection`): one
+connection per held chat, so a server with as many busy chats as pool connections cannot
+deadlock with every holder waiting for a second one. SQLite has no cross-process locks; it is
+the single-process local setup.
+
+Durability: on PostgreSQL the queue's own bookkeeping (the attempt count, the removal, and the
+receipt when the caller says so) commits without waiting for the WAL flush. Losing one of those
+in a database crash is harmless: a lost count is one retry more, a lost removal makes the
+delivery run again as a no-op (the turn's delivery claim), and a lost receipt belongs to a
+request that had not been answered yet, since an inline turn's own synchronous commit flushes
+the receipt with it. A receipt the platform is told about before any turn runs (a deferred
+turn) is written durably.
 """
 
 from __future__ import annotations
@@ -26,12 +40,13 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import (
     ColumnElement,
     Connection,
     Engine,
+    Update,
     delete,
     func,
     select,
@@ -42,7 +57,7 @@ from sqlmodel import col
 
 from bot_core.conversations import claim_delivery
 from models.db import UnitOfWork, insert_ignoring_conflicts
-from models.tables import QueuedTurn
+from models.tables import DeliveryClaim, QueuedTurn
 from models.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -61,6 +76,9 @@ class PendingTurn:
     seq: int
     payload: str
     attempts: int
+    connection: Connection | None = field(default=None, compare=False, repr=False)
+    """Where the turn's unit of work runs: the connection holding the chat (PostgreSQL),
+    in a transaction of its own while ``process`` runs; None on SQLite (use the engine)."""
 
 
 class _Gates:
@@ -133,25 +151,70 @@ class TurnQueue:
                 ) -> Iterator[ChatTurns | None]:
         """Hold the chat: yields its :class:`ChatTurns`, or None when ``wait`` is False and
         somebody else holds it."""
-        key = f"{platform}\x1f{chat_key}"
+        key = _lock_key(platform, chat_key)
         with _GATES.hold(key, wait=wait) as gated:
             if not gated:
                 yield None
                 return
-            if not self._postgresql:
-                yield ChatTurns(self._engine, platform, chat_key, held=None)
-                return
-            with self._engine.connect() as conn:
-                # Autocommit: the lock is the session's, and each queue statement below is
-                # atomic on its own; no transaction stays open while a turn runs.
-                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-                if not self._advisory_lock(conn, key, wait=wait):
-                    yield None
+            with self._held(platform, chat_key,
+                            lambda conn: self._advisory_lock(conn, key, wait=wait)) as turns:
+                yield turns
+
+    @contextmanager
+    def receiving(self, platform: str, chat_key: str, seq: int, payload: str, *, wait: bool,
+                  durable: bool) -> Iterator[ChatTurns | None]:
+        """:meth:`enqueue` the delivery, then :meth:`holding` its chat.
+
+        When nobody in this process holds the chat, on PostgreSQL, the insert and the first
+        attempt at the chat's lock are one statement on the connection that then holds the
+        chat. Otherwise the delivery is queued first, then the chat waited for, so whoever
+        holds it meanwhile finds it. ``durable=False`` lets the insert commit without waiting
+        for the WAL flush: only for a caller that answers the platform after processing the
+        delivery (whose turn commits synchronously) or with an error (the platform retries).
+        """
+        key = _lock_key(platform, chat_key)
+        if self._postgresql:
+            with _GATES.hold(key, wait=False) as gated:
+                if gated:
+                    def lock(conn: Connection) -> bool:
+                        return self._enqueue_and_lock(conn, key, platform, chat_key, seq,
+                                                      payload, wait=wait, durable=durable)
+
+                    with self._held(platform, chat_key, lock) as turns:
+                        yield turns
                     return
-                try:
-                    yield ChatTurns(self._engine, platform, chat_key, held=conn)
-                finally:
-                    self._advisory_unlock(conn, key)
+        self.enqueue(platform, chat_key, seq, payload)
+        with self.holding(platform, chat_key, wait=wait) as turns:
+            yield turns
+
+    @contextmanager
+    def _held(self, platform: str, chat_key: str, lock: Callable[[Connection], bool]
+              ) -> Iterator[ChatTurns | None]:
+        """The chat's turns on a connection that ``lock`` took the chat's lock on (PostgreSQL;
+        None if it could not), released afterwards."""
+        if not self._postgresql:
+            yield ChatTurns(self._engine, platform, chat_key, held=None)
+            return
+        with self._engine.connect() as conn:
+            # Autocommit: the lock is the session's, and each queue statement below is
+            # atomic on its own; no transaction stays open between turns.
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+            if not lock(conn):
+                yield None
+                return
+            try:
+                yield ChatTurns(self._engine, platform, chat_key, held=conn)
+            finally:
+                self._advisory_unlock(conn, _lock_key(platform, chat_key))
+
+    def _enqueue_and_lock(self, conn: Connection, key: str, platform: str, chat_key: str,
+                          seq: int, payload: str, *, wait: bool, durable: bool) -> bool:
+        statement = _ENQUEUE_AND_TRY_LOCK if durable else _ENQUEUE_AND_TRY_LOCK_NO_FLUSH
+        got = conn.execute(statement, {"platform": platform, "chat_key": chat_key, "seq": seq,
+                                       "payload": payload, "k": key}).scalar_one()
+        if got or not wait:
+            return bool(got)
+        return self._advisory_lock(conn, key, wait=True)
 
     def _advisory_lock(self, conn: Connection, key: str, *, wait: bool) -> bool:
         got = conn.execute(text("SELECT pg_try_advisory_lock(hashtextextended(:k, 0))"),
@@ -183,8 +246,9 @@ class TurnQueue:
 class ChatTurns:
     """A held chat: its waiting deliveries, to be processed lowest first.
 
-    On PostgreSQL the queue statements run on the connection that holds the chat's lock (no
-    extra pool checkouts); on SQLite each runs in a short transaction of its own.
+    On PostgreSQL the queue statements and the turns run on the connection that holds the
+    chat's lock (no extra pool checkouts); on SQLite each queue statement runs in a short
+    transaction of its own and the turns use the engine.
     """
 
     def __init__(self, engine: Engine, platform: str, chat_key: str,
@@ -209,7 +273,8 @@ class ChatTurns:
         """
         done = 0
         while (turn := self._take(upto)) is not None:
-            process(turn)
+            with self._turn_transaction():
+                process(turn)
             self._remove(turn.seq)
             done += 1
             if turn.seq == upto:
@@ -219,30 +284,33 @@ class ChatTurns:
     def _take(self, upto: int) -> PendingTurn | None:
         """The lowest waiting delivery up to ``upto``, its attempt counted in the same
         statement; one that has failed too often is dropped on the way."""
-        lowest = (select(func.min(QueuedTurn.seq))
-                  .where(*_chat(self.platform, self.chat_key), col(QueuedTurn.seq) <= upto)
-                  .scalar_subquery())
-        claim = (update(QueuedTurn)
-                 .where(*_chat(self.platform, self.chat_key), col(QueuedTurn.seq) == lowest)
-                 .values(attempts=col(QueuedTurn.attempts) + 1)
-                 .returning(col(QueuedTurn.seq), col(QueuedTurn.payload),
-                            col(QueuedTurn.attempts)))
         while True:
             with self._connection() as conn:
-                row = conn.execute(claim).first()
+                if self._held is not None:
+                    row = conn.execute(_TAKE_NO_FLUSH, {"platform": self.platform,
+                                                        "chat_key": self.chat_key,
+                                                        "upto": upto}).first()
+                else:
+                    row = conn.execute(_take_statement(self.platform, self.chat_key,
+                                                       upto)).first()
             if row is None:
                 return None
             seq, payload, attempts = int(row[0]), str(row[1]), int(row[2])
             if attempts <= MAX_ATTEMPTS:
-                return PendingTurn(self.platform, self.chat_key, seq, payload, attempts)
+                return PendingTurn(self.platform, self.chat_key, seq, payload, attempts,
+                                   connection=self._held)
             self._remove(seq)
             log.error("dropped %s delivery %s of a chat after %d failed attempts",
                       self.platform, seq, attempts - 1)
 
     def _remove(self, seq: int) -> None:
         with self._connection() as conn:
-            conn.execute(delete(QueuedTurn).where(*_chat(self.platform, self.chat_key),
-                                                  col(QueuedTurn.seq) == seq))
+            if self._held is not None:
+                conn.execute(_REMOVE_NO_FLUSH, {"platform": self.platform,
+                                                "chat_key": self.chat_key, "seq": seq})
+            else:
+                conn.execute(delete(QueuedTurn).where(*_chat(self.platform, self.chat_key),
+                                                      col(QueuedTurn.seq) == seq))
 
     @contextmanager
     def _connection(self) -> Iterator[Connection]:
@@ -251,6 +319,23 @@ class ChatTurns:
             return
         with self._engine.begin() as conn:
             yield conn
+
+    @contextmanager
+    def _turn_transaction(self) -> Iterator[None]:
+        """While ``process`` runs, the held connection leaves autocommit so that the turn's
+        unit of work on it is one transaction; back to autocommit afterwards."""
+        conn = self._held
+        if conn is None:
+            yield
+            return
+        conn.commit()  # ends SQLAlchemy's autobegun (no-op) transaction; nothing is sent
+        conn.execution_options(isolation_level=conn.default_isolation_level)
+        try:
+            yield
+        finally:
+            if conn.in_transaction():
+                conn.rollback()  # whatever process() left open, never half-committed
+            conn.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def _has_earlier(conn: Connection, platform: str, chat_key: str, seq: int) -> bool:
@@ -261,14 +346,65 @@ def _has_earlier(conn: Connection, platform: str, chat_key: str, seq: int) -> bo
     return found is not None
 
 
-def record_delivery(engine: Engine, platform: str, delivery_key: str) -> bool:
+def record_delivery(bind: Engine | Connection, platform: str, delivery_key: str) -> bool:
     """Claim a delivery that needs no turn (e.g. a sticker answered with a fixed line), so that
     a redelivery is not answered twice. False if it was already claimed."""
-    with UnitOfWork(engine) as uow:
+    with UnitOfWork(bind) as uow:
         claimed = claim_delivery(uow.session, platform, delivery_key)
         uow.commit()
     return claimed
 
 
+def delivery_claimed(engine: Engine, platform: str, delivery_key: str) -> bool:
+    """True if this delivery was already processed (a read; the turn's own claim is what makes
+    processing happen once). Lets a redelivery skip what comes before the turn, such as the
+    "typing…" shown while the brain thinks."""
+    with engine.connect() as conn:
+        found = conn.execute(
+            select(col(DeliveryClaim.platform)).where(
+                col(DeliveryClaim.platform) == platform,
+                col(DeliveryClaim.delivery_key) == delivery_key)
+        ).first()
+    return found is not None
+
+
 def _chat(platform: str, chat_key: str) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
     return (col(QueuedTurn.platform) == platform, col(QueuedTurn.chat_key) == chat_key)
+
+
+def _lock_key(platform: str, chat_key: str) -> str:
+    return f"{platform}\x1f{chat_key}"
+
+
+def _take_statement(platform: str, chat_key: str, upto: int) -> Update:
+    lowest = (select(func.min(QueuedTurn.seq))
+              .where(*_chat(platform, chat_key), col(QueuedTurn.seq) <= upto)
+              .scalar_subquery())
+    return (update(QueuedTurn)
+            .where(*_chat(platform, chat_key), col(QueuedTurn.seq) == lowest)
+            .values(attempts=col(QueuedTurn.attempts) + 1)
+            .returning(col(QueuedTurn.seq), col(QueuedTurn.payload), col(QueuedTurn.attempts)))
+
+
+# PostgreSQL statements of the held connection. ``no_flush`` makes the statement's own
+# (autocommit) transaction commit without waiting for the WAL flush; see the module docstring
+# for why that is safe for each of them.
+_NO_FLUSH = "WITH no_flush AS (SELECT set_config('synchronous_commit', 'off', true)) "
+_ENQUEUE = (
+    "queued AS (INSERT INTO turn_queue (platform, chat_key, seq, payload, attempts, received_at)"
+    " VALUES (:platform, :chat_key, :seq, :payload, 0, now())"
+    " ON CONFLICT (platform, chat_key, seq) DO NOTHING RETURNING seq) "
+)
+_ENQUEUE_AND_TRY_LOCK = text(
+    "WITH " + _ENQUEUE + "SELECT pg_try_advisory_lock(hashtextextended(:k, 0))")
+_ENQUEUE_AND_TRY_LOCK_NO_FLUSH = text(
+    _NO_FLUSH + ", " + _ENQUEUE
+    + "SELECT pg_try_advisory_lock(hashtextextended(:k, 0)) FROM no_flush")
+_TAKE_NO_FLUSH = text(
+    _NO_FLUSH + "UPDATE turn_queue SET attempts = turn_queue.attempts + 1 FROM no_flush"
+    " WHERE platform = :platform AND chat_key = :chat_key AND seq = ("
+    "SELECT min(seq) FROM turn_queue WHERE platform = :platform AND chat_key = :chat_key"
+    " AND seq <= :upto) RETURNING seq, payload, attempts")
+_REMOVE_NO_FLUSH = text(
+    _NO_FLUSH + "DELETE FROM turn_queue USING no_flush"
+    " WHERE platform = :platform AND chat_key = :chat_key AND seq = :seq")

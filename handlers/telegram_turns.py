@@ -24,7 +24,7 @@ import logging
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any
 
 from bot_core.service import needs_brain
@@ -48,6 +48,7 @@ from handlers.telegram_client import client
 from handlers.telegram_sender import Sender
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
     from telegram import Update
 
 log = logging.getLogger(__name__)
@@ -92,14 +93,23 @@ def receive(data: dict[str, Any], deferral: Deferral | None) -> None:
         _deliver_safely(sender().answer(decision.callback_query_id, decision.text))
         return
     queue = shared_queue()
-    queue.enqueue(PLATFORM, decision.chat_key, decision.seq, json.dumps(data))
+    payload = json.dumps(data)
+    known = partial(process, known=decision)  # no second parse of this very update
     if deferral is None:
-        drain(decision.chat_key, decision.seq)
+        # The answer waits for the turn (or is an error Telegram retries), so the receipt
+        # need not wait for the WAL flush of its own (see bot_core.turn_queue).
+        with queue.receiving(PLATFORM, decision.chat_key, decision.seq, payload, wait=True,
+                             durable=False) as turns:
+            assert turns is not None, "a waiting hold always gets the chat"
+            turns.drain(decision.seq, known)
         return
-    if not (isinstance(decision, Turn) and needs_brain(decision.inbound)):
-        with queue.holding(PLATFORM, decision.chat_key, wait=False) as turns:
+    if isinstance(decision, Turn) and needs_brain(decision.inbound):
+        queue.enqueue(PLATFORM, decision.chat_key, decision.seq, payload)
+    else:
+        with queue.receiving(PLATFORM, decision.chat_key, decision.seq, payload, wait=False,
+                             durable=True) as turns:
             if turns is not None and not turns.has_earlier(decision.seq):
-                turns.drain(decision.seq, process)
+                turns.drain(decision.seq, known)
                 return
     deferral.defer(decision.chat_key, decision.seq)
 
@@ -117,14 +127,17 @@ def drain(chat_key: str, upto: int) -> None:
         turns.drain(upto, process)
 
 
-def process(pending: PendingTurn) -> None:
-    """Process one queued update: its turn (or fixed answer) and the reply."""
-    update = parse_update(json.loads(pending.payload))
-    decision = _decide(update)
+def process(pending: PendingTurn, known: Decision | None = None) -> None:
+    """Process one queued update: its turn (or fixed answer) and the reply. ``known``: the
+    decision the webhook already made for the update it received, used if this is it."""
+    if known is not None and isinstance(known, Turn | Canned) and known.seq == pending.seq:
+        decision: Decision = known
+    else:
+        decision = _decide(parse_update(json.loads(pending.payload)))
     if isinstance(decision, Turn):
-        _turn(decision)
+        _turn(decision, pending.connection)
     elif isinstance(decision, Canned):
-        if record_delivery(shared_engine(), PLATFORM, str(decision.seq)):
+        if record_delivery(pending.connection or shared_engine(), PLATFORM, str(decision.seq)):
             _deliver_safely(sender().say(decision.text, decision.target))
     else:
         log.warning("queued update %s is no longer actionable", pending.seq)
@@ -134,10 +147,10 @@ def _decide(update: Update) -> Decision:
     return classify(update, client().identity(with_username=is_group(update)))
 
 
-def _turn(turn: Turn) -> None:
+def _turn(turn: Turn, connection: Connection | None) -> None:
     thinking = _start_typing(turn.target) if needs_brain(turn.inbound) else None
     try:
-        result = shared_service().handle(turn.inbound)
+        result = shared_service().handle(turn.inbound, connection=connection)
     except Exception:
         if turn.target.callback_query_id is not None:
             _deliver_safely(sender().answer(turn.target.callback_query_id, TURN_FAILED_TOAST))

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Table, bindparam, create_engine, event
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session
 
@@ -77,14 +78,19 @@ def _configure_sqlite(engine: Engine) -> None:
 
 class UnitOfWork:
     """A session whose changes land only on :meth:`commit`; leaving the block without a commit,
-    or with an exception, rolls everything back."""
+    or with an exception, rolls everything back.
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    Bound to an engine (a pooled connection per unit of work) or to a connection the caller
+    already holds and that is not in a transaction (the turn queue's, which holds the chat's
+    lock on it): the unit of work is then that connection's next transaction.
+    """
+
+    def __init__(self, bind: Engine | Connection) -> None:
+        self._bind = bind
         self.session: Session
 
     def __enter__(self) -> UnitOfWork:
-        self.session = Session(self._engine, expire_on_commit=False)
+        self.session = Session(self._bind, expire_on_commit=False)
         return self
 
     def __exit__(
@@ -113,19 +119,26 @@ def insert_ignoring_conflicts(
     On PostgreSQL a concurrent insert of the same key waits for the other transaction and then
     reports the conflict, which is what makes "first contact" and "claim a delivery" race-free.
     """
-    table = model.__table__
-    if session.get_bind().dialect.name == "postgresql":
+    statement = _insert_ignoring(model.__table__, session.get_bind().dialect.name,
+                                 tuple(conflict_columns), tuple(values))
+    return session.execute(statement, values).first() is not None
+
+
+@lru_cache(maxsize=64)
+def _insert_ignoring(table: Table, dialect: str, conflict_columns: tuple[str, ...],
+                     columns: tuple[str, ...]) -> Any:
+    """The statement for :func:`insert_ignoring_conflicts`, built once per shape (every turn
+    claims its delivery with it; building it anew cost more than running it)."""
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        statement: Any = pg_insert(table).values(**values).on_conflict_do_nothing(
-            index_elements=conflict_columns
-        )
+        statement: Any = pg_insert(table)
     else:
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        statement = sqlite_insert(table).values(**values).on_conflict_do_nothing(
-            index_elements=conflict_columns
-        )
+        statement = sqlite_insert(table)
+    statement = statement.values({name: bindparam(name) for name in columns})
     # RETURNING, not rowcount: rowcount is unreliable across drivers for ON CONFLICT.
     first_column = next(iter(table.columns))
-    return session.execute(statement.returning(first_column)).first() is not None
+    return statement.on_conflict_do_nothing(index_elements=list(conflict_columns)).returning(
+        first_column)
