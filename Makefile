@@ -66,9 +66,10 @@ offline: $(VENV)/.installed $(NODE_STAMP)
 	AWS_SECRET_ACCESS_KEY="$${AWS_SECRET_ACCESS_KEY:-offline}" \
 		$(OSLS) offline start --stage local
 
-## bench: the benchmark scripts (numbers, not pass/fail)
+## bench: the benchmark suite, one table of issue #6's targets (numbers, not pass/fail; needs
+## PostgreSQL like make test; a few minutes)
 bench: $(VENV)/.installed-dev
-	$(BIN)/python -m tests.bench.turn_history
+	$(BIN)/python -m tests.bench
 
 clean:
 	rm -rf $(VENV) todobot.db build .serverless

@@ -1,41 +1,57 @@
-"""Benchmark: a warm Telegram ``/add`` turn, and what importing the webhook module costs.
+"""Benchmark 2, a warm Telegram ``/add``: the whole webhook path against its floor.
 
-1. Median (and p90) wall time of ``handlers.telegram.handler(event, None)`` for a private
-   ``/add`` on a warm process, against a throwaway PostgreSQL database and the loopback fake Bot
-   API: secret check, parsing, queueing, the core's turn (one transaction) and sendMessage
-   through python-telegram-bot. The core's ``handle`` alone is timed alongside, interleaved.
-2. Import time of ``handlers.telegram`` in a fresh interpreter, next to importing openai +
-   telegram + sqlmodel + boto3 + mangum, interleaved, median of several fresh interpreters each.
+Wall time of ``handlers.telegram.handler(event, None)`` for a private ``/add`` on a warm
+process, against a throwaway PostgreSQL database and the loopback fake Bot API: secret check,
+parsing, the chat's turn queue (receipt, lock, ordering), the core's turn (one transaction,
+delivery claim included) and sendMessage through python-telegram-bot. Interleaved with it, in
+the same run: the floor (:mod:`tests.bench.floor`: the same rows with plain psycopg plus one
+plain POST to the same fake) and the core's ``TodoService.handle`` alone.
 
-Run: ``python -m tests.bench.telegram_turn``. Numbers, not pass/fail.
+Target (issue #6): handler <= 2 x floor. Run: ``python -m tests.bench.telegram_turn``.
 """
 
 from __future__ import annotations
 
 import os
-import statistics
-import subprocess
 import sys
 import time
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 
 from bot_core.inbound import Inbound
 from models.migrate import upgrade
+from tests.bench.floor import FloorTurn
+from tests.bench.table import Row, median, ms, percentile, ratio_row, render
 from tests.fakes.telegram_api import DEFAULT_TOKEN, FakeTelegram
 from tests.pg_databases import temporary_database
 
 TURNS = 300
 WARMUP = 30
-IMPORT_RUNS = 15
-ROOT = Path(__file__).resolve().parents[2]
-HEAVY = "openai, telegram, sqlmodel, boto3, mangum"
+LIMIT = 2.0
 
 
-def bench_turns() -> None:
+@dataclass(frozen=True)
+class WarmTurns:
+    """Milliseconds per turn, sampled alternately."""
+
+    handler: list[float]
+    floor: list[float]
+    core: list[float]
+
+
+def _ms(run: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    run()
+    return (time.perf_counter() - started) * 1000
+
+
+def run(turns: int = TURNS, warmup: int = WARMUP) -> WarmTurns:
     from handlers import runtime, telegram_client, telegram_turns
     from handlers.telegram import handler
     from tests.telegram.conftest import SECRET, USER_ID, api_event, private_text
 
+    saved = dict(os.environ)
     with temporary_database("todobot_bench_tg") as url, FakeTelegram() as api:
         upgrade(url)
         os.environ.update({"DATABASE_URL": url, "TELEGRAM_BOT_TOKEN": DEFAULT_TOKEN,
@@ -43,63 +59,53 @@ def bench_turns() -> None:
                            "TELEGRAM_API_BASE_URL": api.url})
         os.environ.pop("AWS_LAMBDA_FUNCTION_NAME", None)
         runtime.reset()
+        floor = FloorTurn(url, api.url, DEFAULT_TOKEN)
         try:
-            for n in range(WARMUP):
-                handler(api_event(private_text(f"/add warm-up {n}")), None)
-            events = [api_event(private_text(f"/add Task {n}")) for n in range(TURNS)]
-            core = [Inbound(platform="telegram", chat_id=str(USER_ID),
-                            external_user_id=str(USER_ID), text=f"/add Core {n}")
-                    for n in range(TURNS)]
-            service = runtime.shared_service()
-            through_handler: list[float] = []
-            core_only: list[float] = []
-            for event, inbound in zip(events, core, strict=True):
-                started = time.perf_counter()
-                response = handler(event, None)
-                through_handler.append((time.perf_counter() - started) * 1000)
+            def through_handler(n: int) -> None:
+                response = handler(api_event(private_text(f"/add Task {n}")), None)
                 assert response["statusCode"] == 200, response
-                started = time.perf_counter()
-                service.handle(inbound)
-                core_only.append((time.perf_counter() - started) * 1000)
-            assert len(api.calls_to("sendMessage")) == WARMUP + TURNS
+
+            service = runtime.shared_service()
+
+            def core(n: int) -> None:
+                service.handle(Inbound(platform="telegram", chat_id=str(USER_ID),
+                                       external_user_id=str(USER_ID), text=f"/add Core {n}"))
+
+            for n in range(warmup):
+                through_handler(-n)
+                floor.turn()
+                core(-n)
+            samples = WarmTurns([], [], [])
+            for n in range(turns):
+                samples.handler.append(_ms(partial(through_handler, n)))
+                samples.floor.append(_ms(floor.turn))
+                samples.core.append(_ms(partial(core, n)))
+            assert len(api.calls_to("sendMessage")) == 2 * (warmup + turns)
+            return samples
         finally:
+            floor.close()
             runtime.shared_engine().dispose()
             telegram_turns.reset()
             telegram_client.reset()
+            os.environ.clear()
+            os.environ.update(saved)
             runtime.reset()
-    print(f"warm /add through handler() on PostgreSQL + fake Bot API, {TURNS} turns:")
-    print(f"  median {statistics.median(through_handler):6.2f} ms   "
-          f"p90 {_p90(through_handler):6.2f} ms")
-    print(f"  of which the core's turn alone (TodoService.handle, interleaved): median "
-          f"{statistics.median(core_only):6.2f} ms")
 
 
-def _p90(samples: list[float]) -> float:
-    return sorted(samples)[int(len(samples) * 0.9)]
-
-
-def _import_seconds(statement: str) -> float:
-    probe = (f"import time; started = time.perf_counter(); {statement}; "
-             "print(time.perf_counter() - started)")
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                         check=True, cwd=ROOT).stdout
-    return float(out.strip())
-
-
-def bench_imports() -> None:
-    light, heavy = [], []
-    for _ in range(IMPORT_RUNS):
-        light.append(_import_seconds("import handlers.telegram") * 1000)
-        heavy.append(_import_seconds(f"import {HEAVY}") * 1000)
-    print(f"import time in a fresh interpreter, median of {IMPORT_RUNS} runs each, interleaved:")
-    print(f"  import handlers.telegram                       "
-          f"{statistics.median(light):7.1f} ms")
-    print(f"  import {HEAVY}   {statistics.median(heavy):7.1f} ms")
+def measure(quick: bool = False) -> list[Row]:
+    samples = run(turns=20, warmup=5) if quick else run()
+    handler, floor, core = (median(samples.handler), median(samples.floor),
+                            median(samples.core))
+    return [ratio_row(
+        2, "warm `/add` through `handlers.telegram.handler` (PostgreSQL, fake Bot API) vs "
+        "its floor: the same rows with plain psycopg in one transaction + one POST",
+        f"{ms(handler)} vs {ms(floor)} (median of {len(samples.handler)}, interleaved; "
+        f"p90 {ms(percentile(samples.handler, 0.9))}); the core's turn alone {ms(core)}",
+        handler / floor, LIMIT)]
 
 
 def main() -> None:
-    bench_turns()
-    bench_imports()
+    print(render(measure("--quick" in sys.argv)))
 
 
 if __name__ == "__main__":
