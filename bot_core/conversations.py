@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select, text
 from sqlmodel import Session, col
 
 from bot_core.tasks import ToolCall
 from models.db import insert_ignoring_conflicts
-from models.tables import Conversation, DeliveryClaim, Message, User
+from models.tables import Conversation, DeliveryClaim, Message
 from models.types import utcnow
 
 
@@ -36,10 +37,38 @@ def claim_delivery(session: Session, platform: str, delivery_key: str) -> bool:
     )
 
 
-def lock_user(session: Session, user_id: str) -> None:
-    """Serialise this user's turns (row lock on PostgreSQL; SQLite's write lock does the same),
-    so turns of one conversation run one at a time."""
-    session.execute(select(col(User.id)).where(col(User.id) == user_id).with_for_update())
+class ChatBusy(Exception):
+    """Another turn of this chat (typically a slow LLM turn) held it past the wait; nothing of
+    this turn was stored, and the platform or the user may simply try again."""
+
+
+def lock_chat(
+    session: Session, user_id: str, platform: str, chat_key: str, *, wait_seconds: float,
+    bound_row_locks: bool,
+) -> None:
+    """Run the turns of one conversation one at a time.
+
+    PostgreSQL: a transaction-scoped advisory lock on (user, platform, chat), so it is released
+    with the turn's commit or rollback and works behind transaction-mode poolers too. It is
+    polled with ``pg_try_advisory_xact_lock`` for at most ``wait_seconds`` (independent of the
+    statement timeout), then :class:`ChatBusy`. ``bound_row_locks`` also caps every row-lock
+    wait of the turn (a task or the task counter held by a running LLM turn in another chat)
+    with ``lock_timeout``, for turns that must answer within seconds. Other chats of the same
+    user are not blocked. SQLite: ``BEGIN IMMEDIATE`` already serialises every turn.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    if bound_row_locks:
+        session.execute(text(f"SET LOCAL lock_timeout = '{int(wait_seconds * 1000)}ms'"))
+    key = f"{user_id}\x1f{platform}\x1f{chat_key}"
+    statement = select(func.pg_try_advisory_xact_lock(func.hashtextextended(key, 0)))
+    deadline = time.monotonic() + wait_seconds
+    pause = 0.02
+    while not session.execute(statement).scalar_one():
+        if time.monotonic() >= deadline:
+            raise ChatBusy(f"chat busy for more than {wait_seconds:g} s")
+        time.sleep(pause)
+        pause = min(pause * 2, 0.25)
 
 
 def current_conversation(session: Session, user_id: str, platform: str, chat_key: str) -> int:

@@ -8,12 +8,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session
+
 from bot_core.brains.base import Brain, BrainRequest, BrainUnavailable
 from bot_core.commands import KNOWN_COMMANDS, CommandRouter, list_reply, parse_command
 from bot_core.conversations import (
+    ChatBusy,
     claim_delivery,
     current_conversation,
-    lock_user,
+    lock_chat,
     recent_history,
     start_conversation,
     store_turn,
@@ -31,6 +35,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_INPUT_CHARS = 4000
+LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL: lock_timeout expired
+INSTANT_TURN_LOCK_WAIT = 2.5
+"""Seconds a command or button waits for its chat (or a row) held by another turn: within
+Slack's 3 s, and a clear "busy" beats a timeout."""
+BRAIN_TURN_LOCK_WAIT = 60.0
+"""Seconds a free-text (deferred) turn waits for the LLM turn ahead of it in the same chat."""
 
 
 @dataclass(frozen=True)
@@ -90,40 +100,53 @@ class TodoService:
         another one from the pool.
         """
         unit_of_work = UnitOfWork(connection) if connection is not None else self._unit_of_work()
-        with unit_of_work as uow:
-            session = uow.session
-            if inbound.delivery_key and not claim_delivery(
-                session, inbound.platform, inbound.delivery_key
-            ):
-                return TurnResult(reply=None, duplicate=True)
-            user_id = resolve_user_id(
-                session, inbound.platform, inbound.workspace, inbound.external_user_id,
-                inbound.display_name,
-            )
-            lock_user(session, user_id)
-            conversation_id = current_conversation(
-                session, user_id, inbound.platform, inbound.chat_key
-            )
-            tools = TaskTools(session, user_id)
-            user_text = _user_text(inbound)
-            if inbound.action is not None:
-                reply = self._router.press(inbound.action, tools)
+        try:
+            with unit_of_work as uow:
+                result = self._turn(uow.session, inbound)
+                if not result.duplicate:
+                    uow.commit()
+                return result
+        except OperationalError as error:
+            if getattr(error.orig, "sqlstate", None) == LOCK_NOT_AVAILABLE:
+                raise ChatBusy("a row this turn needs is held by another turn") from error
+            raise
+
+    def _turn(self, session: Session, inbound: Inbound) -> TurnResult:
+        """The turn's work inside its transaction (the caller commits)."""
+        if inbound.delivery_key and not claim_delivery(
+            session, inbound.platform, inbound.delivery_key
+        ):
+            return TurnResult(reply=None, duplicate=True)
+        user_id = resolve_user_id(
+            session, inbound.platform, inbound.workspace, inbound.external_user_id,
+            inbound.display_name,
+        )
+        instant = not needs_brain(inbound)
+        lock_chat(session, user_id, inbound.platform, inbound.chat_key,
+                  wait_seconds=INSTANT_TURN_LOCK_WAIT if instant else BRAIN_TURN_LOCK_WAIT,
+                  bound_row_locks=instant)
+        conversation_id = current_conversation(
+            session, user_id, inbound.platform, inbound.chat_key
+        )
+        tools = TaskTools(session, user_id)
+        user_text = _user_text(inbound)
+        if inbound.action is not None:
+            reply = self._router.press(inbound.action, tools)
+        else:
+            command = parse_command(user_text)
+            if command is not None and command.name == "new":
+                conversation_id = start_conversation(
+                    session, user_id, inbound.platform, inbound.chat_key
+                )
+                reply = Reply(text=NEW_CONVERSATION_TEXT)
+            elif command is not None and command.name in KNOWN_COMMANDS:
+                reply = self._router.run(command, tools, inbound.display_name)
+            elif command is not None:
+                reply = Reply(text=f"I don't know /{command.name}.\n{HELP_TEXT}")
             else:
-                command = parse_command(user_text)
-                if command is not None and command.name == "new":
-                    conversation_id = start_conversation(
-                        session, user_id, inbound.platform, inbound.chat_key
-                    )
-                    reply = Reply(text=NEW_CONVERSATION_TEXT)
-                elif command is not None and command.name in KNOWN_COMMANDS:
-                    reply = self._router.run(command, tools, inbound.display_name)
-                elif command is not None:
-                    reply = Reply(text=f"I don't know /{command.name}.\n{HELP_TEXT}")
-                else:
-                    reply = self._think(session, conversation_id, inbound, user_text, tools)
-            store_turn(session, conversation_id, user_id, user_text, reply.as_plain_text(),
-                       tools.calls)
-            uow.commit()
+                reply = self._think(session, conversation_id, inbound, user_text, tools)
+        store_turn(session, conversation_id, user_id, user_text, reply.as_plain_text(),
+                   tools.calls)
         return TurnResult(reply=reply)
 
     def overview(self, inbound: Inbound, view: ListView = "open") -> Reply:
@@ -143,12 +166,9 @@ class TodoService:
         return reply
 
     def _think(
-        self, session: object, conversation_id: int, inbound: Inbound, text: str,
+        self, session: Session, conversation_id: int, inbound: Inbound, text: str,
         tools: TaskTools,
     ) -> Reply:
-        from sqlmodel import Session
-
-        assert isinstance(session, Session)
         if not text.strip():
             return Reply(text=HELP_TEXT)
         history = recent_history(
