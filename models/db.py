@@ -38,10 +38,12 @@ def create_db_engine(
     proxy idle timeouts can silently drop it, a connect timeout inside the webhook's window,
     and ``null_pool`` when a server-side pooler (RDS Proxy, PgBouncer) does the pooling.
     """
+    # hide_parameters: error messages (and so logs) never carry the bound values, which are
+    # users' messages, tasks and raw platform updates.
     url = normalise_database_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}
+            url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True
         )
         _configure_sqlite(engine)
         return engine
@@ -54,9 +56,10 @@ def create_db_engine(
         # A pooler in front (RDS Proxy, PgBouncer): no client pool, and no server-side
         # prepared statements (psycopg prepares after 5 runs), which poolers cannot share.
         connect_args["prepare_threshold"] = None
-        return create_engine(url, poolclass=NullPool, connect_args=connect_args)
+        return create_engine(url, poolclass=NullPool, connect_args=connect_args,
+                             hide_parameters=True)
     return create_engine(
-        url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow,
+        url, hide_parameters=True, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow,
         pool_recycle=pool_recycle_s, connect_args=connect_args,
     )
 

@@ -106,3 +106,13 @@ def test_a_command_turn_costs_a_constant_number_of_statements(
     assert costs[0] <= 8, costs  # claim, identity, lock, conversation, counter, task, 2 messages
     first_lines = (q.split("\n")[0][:70] for q in seen)
     print(f"SQL statements per /add turn: {costs[0]}", *first_lines, sep="\n  ")
+
+
+def test_database_errors_do_not_carry_users_text(engine: Engine) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    with pytest.raises(IntegrityError) as caught, engine.begin() as conn:
+        conn.execute(text("INSERT INTO users (id, display_name, last_task_number, created_at) "
+                          "VALUES (NULL, :name, 0, CURRENT_TIMESTAMP)"),
+                     {"name": "very private words"})
+    assert "very private words" not in str(caught.value)
