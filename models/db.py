@@ -59,8 +59,8 @@ def create_db_engine(
         return create_engine(url, poolclass=NullPool, connect_args=connect_args,
                              hide_parameters=True)
     return create_engine(
-        url, hide_parameters=True, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow,
-        pool_recycle=pool_recycle_s, connect_args=connect_args,
+        url, hide_parameters=True, pool_pre_ping=True, pool_size=pool_size,
+        max_overflow=max_overflow, pool_recycle=pool_recycle_s, connect_args=connect_args,
     )
 
 
