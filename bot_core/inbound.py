@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from bot_core.safe_text import storable
 
 ActionKind = Literal["done", "undo", "delete"]
 ListView = Literal["open", "done", "all"]
@@ -39,6 +41,12 @@ class Inbound(BaseModel):
     text: str | None = None
     action: ButtonAction | None = None
     delivery_key: str | None = Field(default=None, max_length=200)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        """Lone surrogates (JSON escapes) and NUL would fail every insert; see safe_text."""
+        return storable(value) if isinstance(value, str) else value
 
     @property
     def chat_key(self) -> str:

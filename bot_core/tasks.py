@@ -22,12 +22,15 @@ from models.types import utcnow
 
 
 def strip_control_characters(text: str) -> str:
-    """Drop control characters (NUL, escape sequences...) but keep newlines and tabs.
+    """Drop control characters (NUL, escape sequences...) and lone surrogates, but keep
+    newlines and tabs.
 
     PostgreSQL refuses NUL in text, SQLite's length() stops at it, and terminals and chat
-    clients misrender the rest; none of them belongs in a task or a message.
+    clients misrender the rest; none of them belongs in a task or a message. A lone surrogate
+    (model output with a ``\\udXXX`` escape) cannot be encoded at all.
     """
-    return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) != "Cc")
+    return "".join(ch for ch in text
+                   if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cs"))
 
 
 def _clean_title(value: Any) -> Any:

@@ -355,12 +355,12 @@ def record_delivery(bind: Engine | Connection, platform: str, delivery_key: str)
     return claimed
 
 
-def delivery_claimed(engine: Engine, platform: str, delivery_key: str) -> bool:
+def delivery_claimed(bind: Engine | Connection, platform: str, delivery_key: str) -> bool:
     """True if this delivery was already processed (a read; the turn's own claim is what makes
     processing happen once). Lets a redelivery skip what comes before the turn, such as the
     "typing…" shown while the brain thinks."""
-    with engine.connect() as conn:
-        found = conn.execute(
+    with UnitOfWork(bind) as uow:
+        found = uow.session.execute(
             select(col(DeliveryClaim.platform)).where(
                 col(DeliveryClaim.platform) == platform,
                 col(DeliveryClaim.delivery_key) == delivery_key)

@@ -24,6 +24,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+UNPARSEABLE = (ValueError, TypeError, AttributeError, KeyError, IndexError)
+"""What building Bolt's request raises for a body it cannot read: not JSON or form, or JSON
+whose fields have other types than Slack's (``"authorizations": [null]``). Bolt builds the
+request, context included, before it verifies the signature, so these reach us unverified."""
+
 
 class DeferredTurnFailed(RuntimeError):
     """Raised out of ``handler`` so that Lambda retries a lazy invocation that failed on the
@@ -110,8 +115,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             response: dict[str, Any] = container.lambda_handler.handle(  # type: ignore[no-untyped-call]
                 event, context
             )
-        except ValueError:
-            # The body did not parse (Bolt parses before it verifies).
+        except UNPARSEABLE:
+            # The body did not parse, or parsed into a shape Bolt's request context cannot
+            # read (Bolt parses before it verifies).
             return _response(_unparseable_status(container, event), "")
         invocation = current_invocation()
         failure = invocation.failure if invocation is not None else None
@@ -176,7 +182,7 @@ async def slack_asgi_endpoint(request: Request) -> Response:
     body = await request.body()
     try:
         bolt_request = to_bolt_request(request, body, {ASGI_CONTEXT_KEY: True})
-    except ValueError:
+    except UNPARSEABLE:
         event = {"headers": dict(request.headers), "body": body, "isBase64Encoded": False}
         return PlainTextResponse("", status_code=_unparseable_status(container, event))
     bolt_response = await run_in_threadpool(container.app.dispatch, bolt_request)

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, App, BoltContext, BoltRequest, BoltResponse, Respond
+from slack_bolt.error import BoltUnhandledRequestError
 from slack_bolt.middleware.request_verification import RequestVerification
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -59,6 +60,9 @@ UNEXPECTED_TROUBLE = (
     "Sorry, something went wrong on my side and nothing was saved. Please try again."
 )
 _ANY = re.compile(r".*")
+VERIFIED = "todobot_verified"
+"""Context key set once the request's signature has been verified."""
+MALFORMED_PAYLOAD_ERRORS = (TypeError, AttributeError, KeyError, IndexError, ValueError)
 
 
 class SlackNotConfigured(RuntimeError):
@@ -89,6 +93,7 @@ class SlackGate(RequestVerification):
         self, *, req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]
     ) -> BoltResponse:
         def next_unless_late_retry() -> BoltResponse:
+            req.context[VERIFIED] = True
             if not req.lazy_only and is_timed_out_retry(req.headers):
                 log.info("Slack retry after a timeout acknowledged without running again")
                 return BoltResponse(status=200, body="")
@@ -145,9 +150,34 @@ def build_bolt_app(settings: Settings, *, clock: Clock | None = None) -> App:
         process_before_response=True,
         request_verification_enabled=False,
         before_authorize=SlackGate(secret, clock),
+        raise_error_for_unhandled_request=True,
     )
+    app.error(on_error)
     register_listeners(app)
     return app
+
+
+def on_error(error: Exception, request: BoltRequest) -> BoltResponse | None:
+    """Bolt's global error handler: what a verified request that could not be handled is
+    answered. Slack retries an event answered with anything but 2xx, and turns event delivery
+    off for an app that fails too many, so a retry must be worth it:
+
+    - no listener matches (an envelope type we do not know, such as ``app_rate_limited``):
+      200, where Bolt would answer 404;
+    - the payload's shape breaks Bolt's middleware or matchers, or our listener (``"event":
+      ""``, a number where a type string belongs): 200 and logged; the retry would carry the
+      same payload and fail the same way;
+    - anything else (the database is down...): Bolt's 500, so that Slack delivers it again.
+    """
+    if isinstance(error, BoltUnhandledRequestError):
+        log.info("acknowledged a Slack request no listener handles")
+        return BoltResponse(status=200, body="")
+    if request.context.get(VERIFIED) and isinstance(error, MALFORMED_PAYLOAD_ERRORS):
+        log.error("a Slack payload of an unexpected shape failed (%s); acknowledged",
+                  type(error).__name__, exc_info=error)
+        return BoltResponse(status=200, body="")
+    log.error("Slack listener or middleware failed: %s", type(error).__name__, exc_info=error)
+    return None
 
 
 def register_listeners(app: App) -> None:

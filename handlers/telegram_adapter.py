@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from telegram import CallbackQuery, Message, Update
 
 PLATFORM = "telegram"
+MIN_UPDATE_ID, MAX_UPDATE_ID = -(2**63), 2**63 - 1
 
 NON_TEXT_TEXT = "I can only read text for now — type your task as a message, or send /help."
 STALE_BUTTON_TEXT = "That button no longer works — send /list for a fresh list."
@@ -94,6 +95,11 @@ def parse_update(data: Any) -> Update:
 
     if not isinstance(data, dict):
         raise Unparseable("not a JSON object")
+    update_id = data.get("update_id")
+    # The update_id orders the chat's queue (a BIGINT) and keys the delivery claim; the
+    # library would accept null or a string and let the insert fail with a 500 on every retry.
+    if type(update_id) is not int or not MIN_UPDATE_ID <= update_id <= MAX_UPDATE_ID:
+        raise Unparseable("update_id is not a 64-bit integer")
     try:
         update = Update.de_json(data, None)
     except (TypeError, KeyError, ValueError, AttributeError) as error:
@@ -112,7 +118,20 @@ def is_group(update: Update) -> bool:
 
 
 def classify(update: Update, me: BotIdentity) -> Decision:
-    """Decide what ``update`` asks of the bot."""
+    """Decide what ``update`` asks of the bot; a payload too malformed to decide on is ignored.
+
+    python-telegram-bot builds an Update from almost any JSON without checking types, so the
+    errors surface here (an int where text belongs, entity offsets that split a character, an
+    id too long for an Inbound). Answering 500 would make Telegram redeliver the same payload
+    for hours while the chat's later updates wait behind it.
+    """
+    try:
+        return _classify(update, me)
+    except (ValueError, TypeError, AttributeError, KeyError) as error:
+        return Ignore(f"malformed update ({type(error).__name__})")
+
+
+def _classify(update: Update, me: BotIdentity) -> Decision:
     if update.message is not None:
         return _message(update.message, update.update_id, me)
     if update.callback_query is not None:
@@ -127,6 +146,7 @@ def _message(message: Message, update_id: int, me: BotIdentity) -> Decision:
     if user is None or user.is_bot:
         return Ignore("not sent by a person")
     chat = message.chat
+    _ints(user.id, chat.id, message.message_id)
     if chat.type == "private":
         text = message.text
         reply_to = None
@@ -138,6 +158,8 @@ def _message(message: Message, update_id: int, me: BotIdentity) -> Decision:
     else:
         return Ignore(f"{chat.type} chat")
     thread = message.message_thread_id if message.is_topic_message else None
+    if thread is not None:
+        _ints(thread)
     target = ReplyTarget(chat_id=chat.id, thread_id=thread, reply_to=reply_to)
     if message.text is None:
         if message.effective_attachment is None and not message.caption:
@@ -181,6 +203,8 @@ def _without_mention(text: str, username: str) -> str:
 def _button(query: CallbackQuery, update_id: int) -> Decision:
     from telegram import Message
 
+    if not isinstance(query.id, str):
+        raise TypeError("callback query id is not a string")
     press = telegram_buttons.decode(query.data)
     message = query.message
     if press is None or message is None:
@@ -191,6 +215,7 @@ def _button(query: CallbackQuery, update_id: int) -> Decision:
     thread = (message.message_thread_id
               if isinstance(message, Message) and message.is_topic_message else None)
     user = query.from_user
+    _ints(user.id, chat.id, message.message_id, *([] if thread is None else [thread]))
     inbound = Inbound(
         platform=PLATFORM, chat_id=str(chat.id), thread_id=str(thread) if thread else None,
         external_user_id=str(user.id), display_name=user.full_name or user.username,
@@ -199,6 +224,13 @@ def _button(query: CallbackQuery, update_id: int) -> Decision:
     target = ReplyTarget(chat_id=chat.id, thread_id=thread, callback_query_id=query.id,
                          list_message_id=message.message_id)
     return Turn(inbound, target, update_id)
+
+
+def _ints(*values: object) -> None:
+    """Raise TypeError unless every value is an int: the ids we store, compare and send back
+    (python-telegram-bot keeps whatever type the JSON had, ``null`` included)."""
+    if not all(type(value) is int for value in values):
+        raise TypeError("an id is not an integer")
 
 
 def _chat_key(chat_id: int, thread_id: int | None) -> str:

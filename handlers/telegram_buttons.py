@@ -38,7 +38,7 @@ def encode(kind: ActionKind, number: int, view: ListView, owner: int) -> str:
 
 def decode(data: str | None) -> ButtonPress | None:
     """The press, or None for data that is not one of our buttons (an old bot's, a forged one)."""
-    if not data:
+    if not data or not isinstance(data, str):
         return None
     parts = data.split(":")
     if len(parts) != 5 or parts[0] != _PREFIX:
@@ -46,9 +46,16 @@ def decode(data: str | None) -> ButtonPress | None:
     _, kind, number, view, owner = parts
     if kind not in _KIND_OF or view not in _VIEW_OF:
         return None
-    if not (number.isdigit() and len(number) <= 8 and owner.lstrip("-").isdigit()):
+    # ASCII digits only: str.isdigit() also accepts "²" and "١", which int() refuses or reads;
+    # a modified client can send any callback_data, and a ValueError here would be a 500.
+    if not (_digits(number) and len(number) <= 8 and _digits(owner.removeprefix("-"))
+            and len(owner) <= 20):
         return None
     if int(number) < 1:
         return None
     return ButtonPress(ButtonAction(kind=_KIND_OF[kind], number=int(number), view=_VIEW_OF[view]),
                        owner=int(owner))
+
+
+def _digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()

@@ -28,7 +28,7 @@ from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any
 
 from bot_core.service import needs_brain
-from bot_core.turn_queue import PendingTurn, TurnQueue, record_delivery
+from bot_core.turn_queue import PendingTurn, TurnQueue, delivery_claimed, record_delivery
 from handlers import event_loop, lambda_async
 from handlers.runtime import shared_engine, shared_service
 from handlers.telegram_adapter import (
@@ -90,7 +90,9 @@ def receive(data: dict[str, Any], deferral: Deferral | None) -> None:
         log.info("ignored update %s: %s", update.update_id, decision.reason)
         return
     if isinstance(decision, AnswerOnly):
-        _deliver_safely(sender().answer(decision.callback_query_id, decision.text))
+        # Claimed like any delivery, so that a redelivered press is not answered again.
+        if record_delivery(shared_engine(), PLATFORM, str(update.update_id)):
+            _deliver_safely(sender().answer(decision.callback_query_id, decision.text))
         return
     queue = shared_queue()
     payload = json.dumps(data)
@@ -148,7 +150,14 @@ def _decide(update: Update) -> Decision:
 
 
 def _turn(turn: Turn, connection: Connection | None) -> None:
-    thinking = _start_typing(turn.target) if needs_brain(turn.inbound) else None
+    thinking = None
+    if needs_brain(turn.inbound):
+        # A redelivered update must not show "typing…" again; commands skip this read (their
+        # turn's claim answers the same question at no extra cost).
+        if delivery_claimed(connection or shared_engine(), PLATFORM, str(turn.seq)):
+            log.info("update %s was already processed", turn.seq)
+            return
+        thinking = _start_typing(turn.target)
     try:
         result = shared_service().handle(turn.inbound, connection=connection)
     except Exception:

@@ -21,7 +21,7 @@ CLAIM_ONLY = {"users": 0, "messages": 0, "tasks": 0, "delivery_claims": 1}
 
 # fixture -> (Bot API methods called, in order; rows written)
 EXPECTED: dict[str, tuple[list[str], dict[str, int]]] = {
-    "callback_query_private": (["answerCallbackQuery"], NOTHING),  # not our button
+    "callback_query_private": (["answerCallbackQuery"], CLAIM_ONLY),  # not our button
     "edited_message_private": ([], NOTHING),  # edits are not re-run
     "group_command_bot_command_entity": ([], NOTHING),  # /report: another bot's command
     "group_message_mentioning_bot": (["sendChatAction", "sendMessage"], TURN),
