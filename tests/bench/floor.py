@@ -1,6 +1,6 @@
 """The floor of a Telegram ``/add`` turn: what it must cost at the very least, measured here.
 
-The same rows the turn writes (delivery claim, identity lookup, the user's row lock, the
+The same rows the turn writes (delivery claim, identity lookup, the conversation's lock, the
 chat's conversation, the task counter, the task, both messages), written by plain psycopg in
 one transaction with hand-written SQL, then one keep-alive HTTP POST of the same
 ``sendMessage`` body python-telegram-bot sends, to the same fake Bot API. No ORM, no queue, no
@@ -72,7 +72,9 @@ class FloorTurn:
                 "AND external_user_id = %s", (PLATFORM, CHAT)).fetchone()
             assert row is not None
             user_id = row[0]
-            db.execute("SELECT id FROM users WHERE id = %s FOR UPDATE", (user_id,))
+            # The conversation's lock, as the turn takes it (bot_core.conversations.lock_chat).
+            db.execute("SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))",
+                       (f"{user_id}\x1f{PLATFORM}\x1f{CHAT}",))
             row = db.execute(
                 "SELECT id FROM conversations WHERE user_id = %s AND platform = %s "
                 "AND chat_key = %s ORDER BY id DESC LIMIT 1", (user_id, PLATFORM, CHAT)
