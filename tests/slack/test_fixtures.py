@@ -54,28 +54,31 @@ CASES = [
 ]
 
 
-def _deliver(slack: SlackHarness, name: str) -> dict[str, object]:
+def deliver(slack: SlackHarness, name: str, headers: dict[str, str] | None = None
+            ) -> dict[str, object]:
+    """Send fixture ``name`` as Slack would, with ``headers`` added (retry headers)."""
     hook = slack.fake.hook_url()
     if name == "retry_headers_example.json":
         # Slack's redelivery after a timeout: the headers on top of a DM it already sent.
         payload = fixture_json("event_callback_message_im_docs.json")
-        return slack.send_json(payload, extra_headers=fixture_json(name))
+        return slack.send_json(payload, extra_headers=fixture_json(name) | (headers or {}))
     if name == "block_actions.json":
         payload = fixture_json(name)
         payload["response_url"] = hook
-        return slack.send_form(interactivity_body(payload))
+        return slack.send_form(interactivity_body(payload), extra_headers=headers)
     if name == "block_actions_form_body.txt":
         payload = payload_of(fixture_text(name))
         payload["response_url"] = hook
-        return slack.send_form(interactivity_body(payload))
+        return slack.send_form(interactivity_body(payload), extra_headers=headers)
     if name.endswith(".txt"):
-        return slack.send_form(rewrite_form_response_url(fixture_text(name), hook))
-    return slack.send_json(fixture_json(name))
+        return slack.send_form(rewrite_form_response_url(fixture_text(name), hook),
+                               extra_headers=headers)
+    return slack.send_json(fixture_json(name), extra_headers=headers)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.fixture for c in CASES])
 def test_fixture_payload(slack: SlackHarness, engine: Engine, case: Case) -> None:
-    response = _deliver(slack, case.fixture)
+    response = deliver(slack, case.fixture)
     assert response["statusCode"] == case.status
     assert tuple(slack.fake.summary()) == case.slack_calls
     assert count(engine, "messages") == case.messages
@@ -92,7 +95,7 @@ def test_fixture_payload_in_lambda(
     """The same table as Lambda runs it: an LLM turn is acked and answered by the lazy
     invocation (boto3 -> fake Lambda -> handler) with the same calls as the inline run (that
     the ack does not wait for it is shown in test_lazy with a gated LLM)."""
-    response = _deliver(slack, case.fixture)
+    response = deliver(slack, case.fixture)
     assert response["statusCode"] == case.status
     assert len(fake_lambda.invocations) == (1 if case.deferred else 0)
     fake_lambda.wait_idle()
