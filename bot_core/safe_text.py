@@ -10,6 +10,7 @@ here before they are stored or sent.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 REPLACEMENT = "\ufffd"
@@ -26,3 +27,15 @@ def storable(text: str) -> str:
     dropped (other control characters are the callers' business: see
     ``bot_core.tasks.strip_control_characters``)."""
     return replace_surrogates(text).replace("\x00", "")
+
+
+def without_surrogates(value: Any) -> Any:
+    """:func:`replace_surrogates` through parsed JSON (strings, keys, lists, objects): a
+    model's tool-call arguments, stored with the turn and echoed in results."""
+    if isinstance(value, str):
+        return replace_surrogates(value)
+    if isinstance(value, dict):
+        return {without_surrogates(k): without_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_surrogates(item) for item in value]
+    return value

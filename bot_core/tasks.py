@@ -17,6 +17,7 @@ from sqlalchemy import insert, select, update
 from sqlmodel import Session, col
 
 from bot_core.reply import TaskView
+from bot_core.safe_text import replace_surrogates, without_surrogates
 from models.tables import DESCRIPTION_MAX, TITLE_MAX, Task, User
 from models.types import utcnow
 
@@ -183,14 +184,19 @@ class TaskTools:
         Unknown tools and invalid arguments are not exceptions: they become error results, which
         the LLM reads and can correct.
         """
-        parsed_arguments: Any = arguments
+        # A model may send lone surrogates (JSON escapes): they would fail the turn's insert
+        # and the tool result's serialisation, so they go before anything else happens.
+        name = replace_surrogates(name)
+        call_id = replace_surrogates(call_id) if call_id is not None else None
+        parsed_arguments: Any = without_surrogates(arguments)
         result: ToolResult
         if isinstance(arguments, str):
             try:
-                parsed_arguments = json.loads(arguments) if arguments.strip() else {}
+                parsed_arguments = (without_surrogates(json.loads(arguments))
+                                    if arguments.strip() else {})
             except json.JSONDecodeError:
                 result = ToolResult(ok=False, message="Arguments were not valid JSON.")
-                return self._record(call_id, name, arguments, result)
+                return self._record(call_id, name, replace_surrogates(arguments), result)
         model = TOOL_ARGUMENTS.get(name)
         if model is None:
             result = ToolResult(ok=False, message=f"There is no tool called '{name}'.")

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from bot_core.brains.base import BrainRequest, BrainUnavailable
 from bot_core.inbound import ListView
 from bot_core.reply import Reply, actions_for
+from bot_core.safe_text import replace_surrogates, without_surrogates
 from bot_core.tasks import TaskTools, ToolCall, tool_schemas
 
 if TYPE_CHECKING:
@@ -95,12 +96,13 @@ class LLMBrain:
             message = completion.choices[0].message
             calls = message.tool_calls or []
             if not calls:
-                return _final_reply(message.content or "", tools.calls)
-            messages.append({
+                return _final_reply(replace_surrogates(message.content or ""), tools.calls)
+            # Echoed back on the next round: the client encodes it as UTF-8 (see safe_text).
+            messages.append(without_surrogates({
                 "role": "assistant",
                 "content": message.content,
                 "tool_calls": [call.model_dump(mode="json") for call in calls],
-            })
+            }))
             for index, call in enumerate(calls):
                 function = getattr(call, "function", None)
                 if function is None:
