@@ -24,10 +24,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-UNPARSEABLE = (ValueError, TypeError, AttributeError, KeyError, IndexError)
-"""What building Bolt's request raises for a body it cannot read: not JSON or form, or JSON
-whose fields have other types than Slack's (``"authorizations": [null]``). Bolt builds the
-request, context included, before it verifies the signature, so these reach us unverified."""
+UNPARSEABLE = (ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError)
+"""What building Bolt's request raises for a body it cannot read: not JSON or form, JSON nested
+deeper than Python's stack, or JSON whose fields have other types than Slack's
+(``"authorizations": [null]``). Bolt builds the request, context included, before it verifies
+the signature, so these reach us unverified."""
 
 
 class DeferredTurnFailed(RuntimeError):

@@ -78,7 +78,7 @@ def webhook(body: bytes, secret: str | None, deferral: Deferral | None
         return 401, {"ok": False, "error": "unauthorized"}
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # nesting past Python's stack
         return 400, {"ok": False, "error": "body is not JSON"}
     if not isinstance(data, dict):
         return 400, {"ok": False, "error": "body is not a JSON object"}
