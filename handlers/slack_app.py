@@ -36,6 +36,7 @@ from bot_core.settings import Settings
 from handlers.slack_inbound import (
     ACTION_ID_PATTERN,
     action_inbound,
+    button_owner,
     command_inbound,
     event_inbound,
     fallback_permalink,
@@ -56,6 +57,7 @@ SHORTCUT_CALLBACK_ID = "add_as_task"
 DATABASE_TROUBLE = (
     "Sorry, I couldn't reach my database, so nothing was saved. Please try again in a moment."
 )
+NOT_YOUR_LIST = "That list belongs to someone else — `/todo list` shows yours."
 UNEXPECTED_TROUBLE = (
     "Sorry, something went wrong on my side and nothing was saved. Please try again."
 )
@@ -283,7 +285,7 @@ def answer_command(ack: Ack, body: dict[str, Any], context: BoltContext, respond
     if result.reply is None:
         ack()
         return
-    messages = render_reply(result.reply)
+    messages = render_reply(result.reply, inbound.external_user_id)
     if len(messages) == 1:
         ack(text=messages[0].text, blocks=messages[0].blocks or None, response_type="ephemeral")
         return
@@ -299,7 +301,7 @@ def answer_command_later(body: dict[str, Any], context: BoltContext, respond: Re
         return
     reply = _deferred_turn(inbound, body, lambda text: _respond(
         respond, SlackMessage(text=text), response_type="ephemeral"))
-    for message in render_reply(reply) if reply is not None else []:
+    for message in render_reply(reply, inbound.external_user_id) if reply is not None else []:
         _respond(respond, message, response_type="ephemeral")
 
 
@@ -323,7 +325,8 @@ def answer_event(body: dict[str, Any], context: BoltContext, client: WebClient) 
         return
     result = _service().handle(inbound)
     if result.reply is not None:
-        _post(client, inbound.chat_id, reply_thread(body), render_reply(result.reply))
+        _post(client, inbound.chat_id, reply_thread(body),
+              render_reply(result.reply, inbound.external_user_id))
 
 
 def answer_event_later(body: dict[str, Any], context: BoltContext, client: WebClient) -> None:
@@ -335,7 +338,7 @@ def answer_event_later(body: dict[str, Any], context: BoltContext, client: WebCl
     reply = _deferred_turn(inbound, body, lambda text: _post(
         client, inbound.chat_id, thread, [SlackMessage(text=text)]))
     if reply is not None:
-        _post(client, inbound.chat_id, thread, render_reply(reply))
+        _post(client, inbound.chat_id, thread, render_reply(reply, inbound.external_user_id))
 
 
 # -- App Home, buttons, shortcut -----------------------------------------------------------
@@ -351,7 +354,7 @@ def show_home(body: dict[str, Any], context: BoltContext, client: WebClient) -> 
 
 def _publish_home(client: WebClient, user_id: str, reply: Reply) -> None:
     try:
-        client.views_publish(user_id=user_id, view=render_home(reply))
+        client.views_publish(user_id=user_id, view=render_home(reply, user_id))
     except SlackApiError as error:
         log.error("views.publish failed: %s", error.response.get("error"))
 
@@ -365,6 +368,12 @@ def press_button(ack: Ack, body: dict[str, Any], context: BoltContext, respond: 
     if inbound is None:
         return
     in_home = (body.get("container") or {}).get("type") == "view"
+    if button_owner(body) != inbound.external_user_id:
+        # A list shown in a channel thread is its owner's: nobody else may act on it (nor
+        # have their own task of the same number changed by it).
+        _respond(respond, SlackMessage(text=NOT_YOUR_LIST), response_type="ephemeral",
+                 replace_original=False)
+        return
     try:
         result = _service().handle(inbound)
     except SQLAlchemyError:
@@ -378,7 +387,8 @@ def press_button(ack: Ack, body: dict[str, Any], context: BoltContext, respond: 
     if in_home:
         _publish_home(client, inbound.external_user_id, result.reply)
     else:
-        _respond(respond, render_single(result.reply), replace_original=True)
+        _respond(respond, render_single(result.reply, inbound.external_user_id),
+                 replace_original=True)
 
 
 def add_message_as_task(ack: Ack, body: dict[str, Any], context: BoltContext,
@@ -396,7 +406,7 @@ def add_message_as_task(ack: Ack, body: dict[str, Any], context: BoltContext,
         _respond(respond, SlackMessage(text=DATABASE_TROUBLE), response_type="ephemeral")
         return
     if result.reply is not None:
-        for message in render_reply(result.reply):
+        for message in render_reply(result.reply, inbound.external_user_id):
             _respond(respond, message, response_type="ephemeral")
 
 

@@ -27,6 +27,9 @@ _ACTION = re.compile(
     rf"^{ACTION_PREFIX}:(?P<kind>done|undo|delete):(?P<number>\d{{1,8}}):(?P<view>open|done|all)$"
 )
 ACTION_ID_PATTERN = _ACTION
+_BUTTON_VALUE = re.compile(
+    rf"^{ACTION_PREFIX}:(?:done|undo|delete):\d{{1,8}}:(?:open|done|all):(?P<owner>[A-Z0-9]{{1,32}})$"
+)
 _USER_MENTION = re.compile(r"<@(?P<id>[UW][A-Z0-9]+)(?:\|(?P<name>[^>]*))?>")
 _CHANNEL_MENTION = re.compile(r"<#(?P<id>C[A-Z0-9]+)(?:\|(?P<name>[^>]*))?>")
 _SPECIAL_MENTION = re.compile(r"<!(?P<name>[a-z]+)(?:\^[^>|]*)?(?:\|(?P<label>[^>]*))?>")
@@ -163,6 +166,14 @@ def decode_action(action_id: str) -> ButtonAction | None:
     return ButtonAction(kind=match["kind"], number=int(match["number"]), view=match["view"])
 
 
+def button_owner(body: dict[str, Any]) -> str | None:
+    """The Slack user whose list the pressed button was under (see ``button_value``)."""
+    actions = body.get("actions") or []
+    value = actions[0].get("value") if actions and isinstance(actions[0], dict) else None
+    match = _BUTTON_VALUE.match(value) if isinstance(value, str) else None
+    return match["owner"] if match else None
+
+
 def action_inbound(body: dict[str, Any], workspace: str) -> Inbound | None:
     """A press of one of our list buttons, in a message or in the App Home tab."""
     actions = body.get("actions") or []
@@ -170,7 +181,7 @@ def action_inbound(body: dict[str, Any], workspace: str) -> Inbound | None:
     if not actions or not isinstance(user, dict) or _str(user.get("id")) is None:
         return None
     first = actions[0]
-    action = decode_action(str(first.get("value") or first.get("action_id") or ""))
+    action = decode_action(str(first.get("action_id") or ""))
     if action is None:
         return None
     container = body.get("container") or {}

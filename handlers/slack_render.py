@@ -55,8 +55,15 @@ def slack_spelling(text: str) -> str:
 
 
 def action_id_for(action: Action) -> str:
-    """The button's action_id (also its value): ``todo:<kind>:<number>:<view>``."""
+    """The button's action_id: ``todo:<kind>:<number>:<view>``."""
     return f"{ACTION_PREFIX}:{action.kind}:{action.number}:{action.view}"
+
+
+def button_value(action: Action, owner: str) -> str:
+    """The button's value: its action_id plus the Slack user whose list it is, so that a press
+    by anybody else (a list shown in a channel thread) is refused instead of acting on the
+    presser's own task of the same number."""
+    return f"{action_id_for(action)}:{owner}"
 
 
 def split_escaped(text: str, limit: int = MAX_SECTION_CHARS) -> list[str]:
@@ -121,11 +128,11 @@ def _task_text(task: TaskView) -> str:
     return line
 
 
-def _button(action: Action) -> Block:
+def _button(action: Action, owner: str) -> Block:
     button: Block = {
         "type": "button",
         "action_id": action_id_for(action),
-        "value": action_id_for(action),
+        "value": button_value(action, owner),
         "text": {"type": "plain_text", "text": action.label[:75], "emoji": True},
     }
     if action.kind == "done":
@@ -142,7 +149,7 @@ def _button(action: Action) -> Block:
     return button
 
 
-def task_blocks(reply: Reply) -> list[list[Block]]:
+def task_blocks(reply: Reply, owner: str) -> list[list[Block]]:
     """One unit per listed task: its section, then its buttons (kept together when split)."""
     buttons: dict[int, list[Action]] = {}
     for action in reply.actions:
@@ -154,17 +161,18 @@ def task_blocks(reply: Reply) -> list[list[Block]]:
             unit.append({
                 "type": "actions",
                 "block_id": f"task-{task.number}",
-                "elements": [_button(a) for a in buttons[task.number]],
+                "elements": [_button(a, owner) for a in buttons[task.number]],
             })
         units.append(unit)
     return units
 
 
-def render_reply(reply: Reply, max_messages: int = MAX_MESSAGES) -> list[SlackMessage]:
-    """The reply as one or more messages (at most ``max_messages``), each within 50 blocks and
-    3000 characters a section; what does not fit is summarised at the end."""
+def render_reply(reply: Reply, owner: str, max_messages: int = MAX_MESSAGES
+                 ) -> list[SlackMessage]:
+    """The reply to ``owner`` as one or more messages (at most ``max_messages``), each within 50
+    blocks and 3000 characters a section; what does not fit is summarised at the end."""
     text = slack_spelling(reply.text)
-    units = [[_section(piece)] for piece in split_escaped(text)] + task_blocks(reply)
+    units = [[_section(piece)] for piece in split_escaped(text)] + task_blocks(reply, owner)
     messages: list[SlackMessage] = []
     current: list[Block] = []
     for index, unit in enumerate(units):
@@ -185,12 +193,12 @@ def render_reply(reply: Reply, max_messages: int = MAX_MESSAGES) -> list[SlackMe
     return messages
 
 
-def render_single(reply: Reply) -> SlackMessage:
+def render_single(reply: Reply, owner: str) -> SlackMessage:
     """The reply as exactly one message (a button press replaces the message it was under):
     the tasks that do not fit are summarised with a hint to list them all."""
     text = slack_spelling(reply.text)
     blocks = [_section(piece) for piece in split_escaped(text)][: MAX_MESSAGE_BLOCKS - 1]
-    units = task_blocks(reply)
+    units = task_blocks(reply, owner)
     shown = 0
     for unit in units:
         if len(blocks) + len(unit) > MAX_MESSAGE_BLOCKS - 1:
@@ -202,13 +210,13 @@ def render_single(reply: Reply) -> SlackMessage:
     return SlackMessage(text=fit_escaped(text, MAX_FALLBACK_CHARS) or "…", blocks=blocks)
 
 
-def render_home(reply: Reply) -> dict[str, Any]:
+def render_home(reply: Reply, owner: str) -> dict[str, Any]:
     """The App Home tab: the reply (a list of open tasks, or what a button just did) as a view."""
     text = slack_spelling(reply.text)
     blocks: list[Block] = [{"type": "header",
                             "text": {"type": "plain_text", "text": "Your to-do list"}}]
     blocks.extend(_section(piece) for piece in split_escaped(text)[:5])
-    units = task_blocks(reply)
+    units = task_blocks(reply, owner)
     footer: Block = {"type": "context", "elements": [{
         "type": "mrkdwn",
         "text": escape_mrkdwn(

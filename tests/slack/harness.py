@@ -151,13 +151,14 @@ class SlackHarness:
         return self.send_form(urlencode(fields))
 
     def press(self, action_id: str, *, user: str = "W111", container: dict[str, Any] | None = None,
-              trigger: str | None = None) -> dict[str, Any]:
-        """A button press in the shape of the block_actions fixture."""
+              trigger: str | None = None, owner: str | None = None) -> dict[str, Any]:
+        """A button press in the shape of the block_actions fixture, under ``owner``'s list
+        (the presser's own unless given)."""
         payload = fixture_json("block_actions.json")
         payload["response_url"] = self.fake.hook_url("actions/T111/111/random-value")
         payload["user"]["id"] = user
         payload["trigger_id"] = trigger or f"{uuid.uuid4().int % 10**9}.222.valid"
-        payload["actions"][0].update(action_id=action_id, value=action_id)
+        payload["actions"][0].update(action_id=action_id, value=f"{action_id}:{owner or user}")
         if container is not None:
             payload["container"] = container
         return self.send_form(interactivity_body(payload))

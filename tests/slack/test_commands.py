@@ -53,7 +53,7 @@ def test_command_list_has_buttons_encoding_kind_number_and_view(slack: SlackHarn
         ("todo:done:1:all", "Done #1"), ("todo:delete:1:all", "Delete #1"),
         ("todo:undo:2:all", "Reopen #2"), ("todo:delete:2:all", "Delete #2"),
     ]
-    assert all(b["value"] == b["action_id"] for b in buttons)
+    assert all(b["value"] == f"{b['action_id']}:W111" for b in buttons)
 
 
 def test_free_text_goes_to_the_brain_and_answers_through_response_url(

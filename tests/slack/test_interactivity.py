@@ -198,3 +198,26 @@ def test_ssl_check_is_answered(slack: SlackHarness) -> None:
     body = "ssl_check=1&token=verification_token"
     assert slack.send_form(body)["statusCode"] == 200
     assert json.dumps(slack.fake.calls) == "[]"
+
+
+def test_a_button_under_someone_elses_list_is_refused(slack: SlackHarness, engine: Engine) -> None:
+    # Alice's list was shown in a channel thread; Bob presses "Delete #1" under it. Without the
+    # owner check this deleted Bob's own #1 and replaced Alice's message with Bob's list.
+    slack.command("add Alice's task", user="W111")
+    slack.command("add Bob's task", user="W999")
+    slack.press("todo:delete:1:open", user="W999", owner="W111")
+    assert count(engine, "tasks") == 2
+    last = slack.fake.hook_posts[-1].message
+    assert last["replace_original"] is False
+    assert "belongs to someone else" in last["text"]
+    assert count(engine, "messages", "content = '/delete 1'") == 0
+
+
+def test_a_button_without_an_owner_is_refused(slack: SlackHarness, engine: Engine) -> None:
+    slack.command("add Mine", user="W111")
+    payload = fixture_json("block_actions.json")
+    payload["response_url"] = slack.fake.hook_url("actions/T111/111/random-value")
+    payload["user"]["id"] = "W111"
+    payload["actions"][0].update(action_id="todo:delete:1:open", value="todo:delete:1:open")
+    slack.send_form(interactivity_body(payload))
+    assert count(engine, "tasks") == 1

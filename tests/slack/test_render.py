@@ -22,6 +22,8 @@ from handlers.slack_render import (
     split_escaped,
 )
 
+OWNER = "U0OWNER"
+
 
 def _unescape(text: str) -> str:
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
@@ -63,7 +65,7 @@ def test_split_never_breaks_an_entity(text: str) -> None:
 
 
 def test_messages_stay_within_50_blocks_and_keep_a_tasks_buttons_with_it() -> None:
-    messages = render_reply(_list(60))
+    messages = render_reply(_list(60), OWNER)
     assert len(messages) == 3
     for message in messages:
         assert len(message.blocks) <= MAX_MESSAGE_BLOCKS
@@ -74,19 +76,19 @@ def test_messages_stay_within_50_blocks_and_keep_a_tasks_buttons_with_it() -> No
 
 
 def test_a_long_answer_splits_into_several_messages() -> None:
-    messages = render_reply(Reply(text="y" * (MAX_SECTION_CHARS * 60)))
+    messages = render_reply(Reply(text="y" * (MAX_SECTION_CHARS * 60)), OWNER)
     assert len(messages) == 2
     assert [len(m.blocks) for m in messages] == [50, 10]
 
 
 def test_single_message_for_a_button_press_summarises_what_does_not_fit() -> None:
-    message = render_single(_list(40))
+    message = render_single(_list(40), OWNER)
     assert len(message.blocks) <= MAX_MESSAGE_BLOCKS
     assert "16 more" in message.blocks[-1]["elements"][0]["text"]
 
 
 def test_home_view_within_100_blocks() -> None:
-    view = render_home(_list(80))
+    view = render_home(_list(80), OWNER)
     assert view["type"] == "home"
     assert len(view["blocks"]) <= MAX_HOME_BLOCKS
     assert any("more" in str(b) for b in view["blocks"][-2:])
@@ -96,7 +98,7 @@ def test_task_titles_are_escaped_and_completed_ones_struck() -> None:
     tasks = (TaskView(number=1, title="<@U1> & co", completed=True,
                       description="see <https://x>"),)
     (message,) = render_reply(Reply(text="All your tasks:", tasks=tasks,
-                                    actions=actions_for(tasks, "all"), view="all"))
+                                    actions=actions_for(tasks, "all"), view="all"), OWNER)
     assert message.blocks[1]["text"]["text"] == "☑ *#1* ~&lt;@U1&gt; &amp; co~\nsee &lt;https://x&gt;"
 
 
@@ -112,7 +114,7 @@ def test_action_ids_round_trip() -> None:
 
 
 def test_at_most_five_messages_then_a_summary() -> None:
-    messages = render_reply(_list(200))
+    messages = render_reply(_list(200), OWNER)
     assert len(messages) == 5
     assert all(len(m.blocks) <= MAX_MESSAGE_BLOCKS for m in messages)
     shown = sum(1 for m in messages for b in m.blocks if b["type"] == "actions")
