@@ -42,24 +42,27 @@ class ChatBusy(Exception):
     this turn was stored, and the platform or the user may simply try again."""
 
 
+def bound_lock_waits(session: Session, wait_seconds: float) -> None:
+    """Cap every lock wait of this transaction (PostgreSQL ``SET LOCAL lock_timeout``): a row
+    held by a running LLM turn (the task counter, a task, a first-contact user row not yet
+    committed) then costs a turn that must answer within seconds a clear "busy", not a hang."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"SET LOCAL lock_timeout = '{int(wait_seconds * 1000)}ms'"))
+
+
 def lock_chat(
-    session: Session, user_id: str, platform: str, chat_key: str, *, wait_seconds: float,
-    bound_row_locks: bool,
+    session: Session, user_id: str, platform: str, chat_key: str, *, wait_seconds: float
 ) -> None:
     """Run the turns of one conversation one at a time.
 
     PostgreSQL: a transaction-scoped advisory lock on (user, platform, chat), so it is released
     with the turn's commit or rollback and works behind transaction-mode poolers too. It is
     polled with ``pg_try_advisory_xact_lock`` for at most ``wait_seconds`` (independent of the
-    statement timeout), then :class:`ChatBusy`. ``bound_row_locks`` also caps every row-lock
-    wait of the turn (a task or the task counter held by a running LLM turn in another chat)
-    with ``lock_timeout``, for turns that must answer within seconds. Other chats of the same
-    user are not blocked. SQLite: ``BEGIN IMMEDIATE`` already serialises every turn.
+    statement timeout), then :class:`ChatBusy`. Other chats of the same user are not blocked.
+    SQLite: ``BEGIN IMMEDIATE`` already serialises every turn.
     """
     if session.get_bind().dialect.name != "postgresql":
         return
-    if bound_row_locks:
-        session.execute(text(f"SET LOCAL lock_timeout = '{int(wait_seconds * 1000)}ms'"))
     key = f"{user_id}\x1f{platform}\x1f{chat_key}"
     statement = select(func.pg_try_advisory_xact_lock(func.hashtextextended(key, 0)))
     deadline = time.monotonic() + wait_seconds

@@ -15,6 +15,7 @@ from bot_core.brains.base import Brain, BrainRequest, BrainUnavailable
 from bot_core.commands import KNOWN_COMMANDS, CommandRouter, list_reply, parse_command
 from bot_core.conversations import (
     ChatBusy,
+    bound_lock_waits,
     claim_delivery,
     current_conversation,
     lock_chat,
@@ -113,6 +114,9 @@ class TodoService:
 
     def _turn(self, session: Session, inbound: Inbound) -> TurnResult:
         """The turn's work inside its transaction (the caller commits)."""
+        instant = not needs_brain(inbound)
+        if instant:
+            bound_lock_waits(session, INSTANT_TURN_LOCK_WAIT)
         if inbound.delivery_key and not claim_delivery(
             session, inbound.platform, inbound.delivery_key
         ):
@@ -121,10 +125,8 @@ class TodoService:
             session, inbound.platform, inbound.workspace, inbound.external_user_id,
             inbound.display_name,
         )
-        instant = not needs_brain(inbound)
         lock_chat(session, user_id, inbound.platform, inbound.chat_key,
-                  wait_seconds=INSTANT_TURN_LOCK_WAIT if instant else BRAIN_TURN_LOCK_WAIT,
-                  bound_row_locks=instant)
+                  wait_seconds=INSTANT_TURN_LOCK_WAIT if instant else BRAIN_TURN_LOCK_WAIT)
         conversation_id = current_conversation(
             session, user_id, inbound.platform, inbound.chat_key
         )

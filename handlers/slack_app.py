@@ -29,6 +29,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import Clock, SignatureVerifier
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot_core.conversations import ChatBusy
 from bot_core.inbound import Inbound
 from bot_core.reply import Reply
 from bot_core.service import needs_brain
@@ -56,6 +57,10 @@ log = logging.getLogger(__name__)
 SHORTCUT_CALLBACK_ID = "add_as_task"
 DATABASE_TROUBLE = (
     "Sorry, I couldn't reach my database, so nothing was saved. Please try again in a moment."
+)
+CHAT_BUSY = (
+    "I'm still working on your previous message here — please try again in a moment. "
+    "Nothing of this one was saved."
 )
 NOT_YOUR_LIST = "That list belongs to someone else — `/todo list` shows yours."
 UNEXPECTED_TROUBLE = (
@@ -228,6 +233,9 @@ def _deferred_turn(
             return None
         log.exception("database error in a deferred Slack turn")
         tell(DATABASE_TROUBLE)
+    except ChatBusy:
+        log.warning("deferred Slack turn gave up waiting for the turn ahead of it")
+        tell(CHAT_BUSY)
     except Exception:  # the user must hear something; the error is logged
         log.exception("deferred Slack turn failed")
         tell(UNEXPECTED_TROUBLE)
@@ -278,6 +286,9 @@ def answer_command(ack: Ack, body: dict[str, Any], context: BoltContext, respond
         return
     try:
         result = _service().handle(inbound)
+    except ChatBusy:
+        ack(text=CHAT_BUSY, response_type="ephemeral")
+        return
     except SQLAlchemyError:
         log.exception("database error in a Slack command")
         ack(text=DATABASE_TROUBLE, response_type="ephemeral")
@@ -376,10 +387,12 @@ def press_button(ack: Ack, body: dict[str, Any], context: BoltContext, respond: 
         return
     try:
         result = _service().handle(inbound)
-    except SQLAlchemyError:
-        log.exception("database error on a Slack button")
+    except (ChatBusy, SQLAlchemyError) as error:
+        if not isinstance(error, ChatBusy):
+            log.exception("database error on a Slack button")
         if not in_home:
-            _respond(respond, SlackMessage(text=DATABASE_TROUBLE), response_type="ephemeral",
+            trouble = CHAT_BUSY if isinstance(error, ChatBusy) else DATABASE_TROUBLE
+            _respond(respond, SlackMessage(text=trouble), response_type="ephemeral",
                      replace_original=False)
         return
     if result.reply is None:
@@ -401,6 +414,9 @@ def add_message_as_task(ack: Ack, body: dict[str, Any], context: BoltContext,
         return
     try:
         result = _service().handle(inbound)
+    except ChatBusy:
+        _respond(respond, SlackMessage(text=CHAT_BUSY), response_type="ephemeral")
+        return
     except SQLAlchemyError:
         log.exception("database error in the Slack message shortcut")
         _respond(respond, SlackMessage(text=DATABASE_TROUBLE), response_type="ephemeral")

@@ -141,10 +141,14 @@ class SlackHarness:
         return self.call(apigw_event(body, headers, base64_body=base64_body))
 
     def command(self, text: str, *, user: str = "W111", channel: str = "C111",
-                trigger: str | None = None) -> dict[str, Any]:
+                trigger: str | None = None, team: str | None = None) -> dict[str, Any]:
         """``/todo <text>`` in the shape of the Bolt fixture, response_url on the fake."""
         body = fixture_text("slash_command_bolt.txt")
         fields = dict(parse_qsl(body, keep_blank_values=True))
+        if team is not None:  # a plain workspace, not the fixture's Enterprise Grid
+            fields["team_id"] = team
+            fields.pop("enterprise_id", None)
+            fields.pop("enterprise_name", None)
         fields.update(command="/todo", text=text, user_id=user, channel_id=channel,
                       response_url=self.fake.hook_url(),
                       trigger_id=trigger or f"{uuid.uuid4().int % 10**9}.111.xxx")
