@@ -41,6 +41,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import (
     ColumnElement,
@@ -55,7 +56,7 @@ from sqlalchemy import (
 )
 from sqlmodel import col
 
-from bot_core.conversations import claim_delivery
+from bot_core.conversations import ChatBusy, claim_delivery
 from models.db import UnitOfWork, insert_ignoring_conflicts
 from models.tables import DeliveryClaim, QueuedTurn
 from models.types import utcnow
@@ -63,6 +64,10 @@ from models.types import utcnow
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
+MAX_AGE = timedelta(minutes=10)
+"""A delivery still waiting after this long is dropped (logged) instead of run: its deferred
+invocation failed for good (Lambda gives up on async events after 5 minutes), and answering it
+hours later, ahead of the message that happened to wake its chat, would be out of place."""
 """A delivery whose processing failed this many times is dropped (logged), so that one
 poisoned update cannot block its chat forever."""
 
@@ -89,12 +94,17 @@ class _Gates:
         self._locks: dict[str, tuple[threading.Lock, int]] = {}
 
     @contextmanager
-    def hold(self, key: str, *, wait: bool) -> Iterator[bool]:
+    def hold(self, key: str, *, wait: bool, timeout: float) -> Iterator[bool]:
+        """Yields whether the chat's lock was taken; with ``wait``, waits at most ``timeout``
+        seconds and then raises :class:`ChatBusy` (a server's worker threads must never all
+        pile up behind one chat's slow turn)."""
         with self._guard:
             lock, users = self._locks.get(key, (threading.Lock(), 0))
             self._locks[key] = (lock, users + 1)
         try:
-            acquired = lock.acquire(blocking=wait)
+            acquired = lock.acquire(timeout=timeout) if wait else lock.acquire(blocking=False)
+            if wait and not acquired:
+                raise ChatBusy(f"chat busy for more than {timeout:g} s")
             try:
                 yield acquired
             finally:
@@ -152,7 +162,7 @@ class TurnQueue:
         """Hold the chat: yields its :class:`ChatTurns`, or None when ``wait`` is False and
         somebody else holds it."""
         key = _lock_key(platform, chat_key)
-        with _GATES.hold(key, wait=wait) as gated:
+        with _GATES.hold(key, wait=wait, timeout=self._lock_wait_ms / 1000) as gated:
             if not gated:
                 yield None
                 return
@@ -174,7 +184,7 @@ class TurnQueue:
         """
         key = _lock_key(platform, chat_key)
         if self._postgresql:
-            with _GATES.hold(key, wait=False) as gated:
+            with _GATES.hold(key, wait=False, timeout=0) as gated:
                 if gated:
                     def lock(conn: Connection) -> bool:
                         return self._enqueue_and_lock(conn, key, platform, chat_key, seq,
@@ -296,12 +306,13 @@ class ChatTurns:
             if row is None:
                 return None
             seq, payload, attempts = int(row[0]), str(row[1]), int(row[2])
-            if attempts <= MAX_ATTEMPTS:
+            age = utcnow() - _aware(row[3])
+            if attempts <= MAX_ATTEMPTS and age <= MAX_AGE:
                 return PendingTurn(self.platform, self.chat_key, seq, payload, attempts,
                                    connection=self._held)
             self._remove(seq)
-            log.error("dropped %s delivery %s of a chat after %d failed attempts",
-                      self.platform, seq, attempts - 1)
+            log.error("dropped %s delivery %s of a chat after %d failed attempts, %d s old",
+                      self.platform, seq, attempts - 1, age.total_seconds())
 
     def _remove(self, seq: int) -> None:
         with self._connection() as conn:
@@ -372,6 +383,11 @@ def _chat(platform: str, chat_key: str) -> tuple[ColumnElement[bool], ColumnElem
     return (col(QueuedTurn.platform) == platform, col(QueuedTurn.chat_key) == chat_key)
 
 
+def _aware(moment: datetime) -> datetime:
+    """``received_at`` as read back: aware UTC (raw SQL on SQLite would give a naive one)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def _lock_key(platform: str, chat_key: str) -> str:
     return f"{platform}\x1f{chat_key}"
 
@@ -383,7 +399,8 @@ def _take_statement(platform: str, chat_key: str, upto: int) -> Update:
     return (update(QueuedTurn)
             .where(*_chat(platform, chat_key), col(QueuedTurn.seq) == lowest)
             .values(attempts=col(QueuedTurn.attempts) + 1)
-            .returning(col(QueuedTurn.seq), col(QueuedTurn.payload), col(QueuedTurn.attempts)))
+            .returning(col(QueuedTurn.seq), col(QueuedTurn.payload), col(QueuedTurn.attempts),
+                       col(QueuedTurn.received_at)))
 
 
 # PostgreSQL statements of the held connection. ``no_flush`` makes the statement's own
@@ -404,7 +421,7 @@ _TAKE_NO_FLUSH = text(
     _NO_FLUSH + "UPDATE turn_queue SET attempts = turn_queue.attempts + 1 FROM no_flush"
     " WHERE platform = :platform AND chat_key = :chat_key AND seq = ("
     "SELECT min(seq) FROM turn_queue WHERE platform = :platform AND chat_key = :chat_key"
-    " AND seq <= :upto) RETURNING seq, payload, attempts")
+    " AND seq <= :upto) RETURNING seq, payload, attempts, received_at")
 _REMOVE_NO_FLUSH = text(
     _NO_FLUSH + "DELETE FROM turn_queue USING no_flush"
     " WHERE platform = :platform AND chat_key = :chat_key AND seq = :seq")

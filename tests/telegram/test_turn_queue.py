@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, text
 
+from bot_core.conversations import ChatBusy
 from bot_core.turn_queue import MAX_ATTEMPTS, PendingTurn, TurnQueue
 from models.db import create_db_engine
 from tests.conftest import count
@@ -140,3 +142,42 @@ def test_waiting_for_a_chat_outlasts_the_statement_timeout(pg_url: str) -> None:
 def _hold_once(queue: TurnQueue, got: list[bool]) -> None:
     with queue.holding("p", "chat") as turns:
         got.append(turns is not None)
+
+
+def test_a_delivery_left_waiting_too_long_is_dropped_not_run(queue: TurnQueue,
+                                                               engine: Engine) -> None:
+    # Its deferred invocation failed for good; the next message of the chat must not replay it.
+    queue.enqueue("p", "chat", 1, "from yesterday")
+    queue.enqueue("p", "chat", 2, "today")
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE turn_queue SET received_at = :old WHERE seq = 1"),
+                      {"old": (datetime.now(UTC) - timedelta(hours=5)).replace(
+                          tzinfo=None if engine.dialect.name == "sqlite" else UTC)})
+    done: list[str] = []
+    with queue.holding("p", "chat") as turns:
+        assert turns is not None
+        turns.drain(2, lambda turn: done.append(turn.payload))
+    assert done == ["today"]
+    assert queue.waiting("p", "chat") == 0
+
+
+def test_waiting_for_a_busy_chat_in_this_process_is_bounded(engine: Engine) -> None:
+    queue = TurnQueue(engine, lock_wait_seconds=0.2)
+    inside = threading.Event()
+    leave = threading.Event()
+
+    def hold() -> None:
+        with queue.holding("p", "busy chat") as turns:
+            assert turns is not None
+            inside.set()
+            leave.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert inside.wait(10)
+        with pytest.raises(ChatBusy), queue.holding("p", "busy chat"):
+            pass
+    finally:
+        leave.set()
+        holder.join(10)
