@@ -22,6 +22,8 @@ def build_brain(settings: Settings) -> Brain:
             partial(build_openai_client, api_key=key, base_url=settings.openai_base_url,
                     timeout=settings.llm_timeout_seconds, max_retries=settings.llm_max_retries),
             model=settings.openai_model, max_rounds=settings.llm_max_tool_rounds,
+            call_timeout=settings.llm_timeout_seconds, max_retries=settings.llm_max_retries,
+            turn_budget=settings.llm_turn_budget_seconds,
         )
     from bot_core.brains.offline import OfflineBrain
 

@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     llm_timeout_seconds: float = Field(default=20.0, gt=0)
     llm_max_retries: int = Field(default=2, ge=0, le=5)
     llm_max_tool_rounds: int = Field(default=5, ge=1, le=20)
+    # The whole LLM turn, every round and retry included: well inside the deferred Lambda
+    # invocation's 120 s, leaving time to store the turn and send the answer.
+    llm_turn_budget_seconds: float = Field(default=60.0, gt=0)
 
     history_max_messages: int = Field(default=20, ge=0, le=200)
     history_max_chars: int = Field(default=8000, ge=0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -52,11 +53,17 @@ class LLMBrain:
     whatever the attempt changed.
     """
 
-    def __init__(self, client_factory: Callable[[], OpenAI], model: str, max_rounds: int = 5):
+    def __init__(
+        self, client_factory: Callable[[], OpenAI], model: str, max_rounds: int = 5, *,
+        call_timeout: float = 20.0, max_retries: int = 2, turn_budget: float = 60.0,
+    ) -> None:
         self._client_factory = client_factory
         self._client: OpenAI | None = None
         self._model = model
         self._max_rounds = max_rounds
+        self._call_timeout = call_timeout
+        self._attempts_per_call = max_retries + 1
+        self._turn_budget = turn_budget
 
     @property
     def client(self) -> OpenAI:
@@ -75,9 +82,16 @@ class LLMBrain:
             {"role": "user", "content": request.text},
         ]
         schemas = tool_schemas()
+        deadline = time.monotonic() + self._turn_budget
         for _ in range(self._max_rounds):
+            # The whole turn (every round, every retry) fits the budget, so a deferred turn
+            # finishes inside its Lambda timeout and the user always hears back.
+            remaining = deadline - time.monotonic()
+            if remaining < 1.0:
+                raise BrainUnavailable(_UNREACHABLE, reason="turn_budget_spent")
+            timeout = min(self._call_timeout, remaining / self._attempts_per_call)
             try:
-                completion = self.client.chat.completions.create(
+                completion = self.client.with_options(timeout=timeout).chat.completions.create(
                     model=self._model, messages=messages,  # type: ignore[arg-type]
                     tools=schemas,  # type: ignore[arg-type]
                 )

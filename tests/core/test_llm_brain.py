@@ -203,3 +203,24 @@ def test_commands_never_call_the_model(
     for said in ("/add a", "/list", "/done 1", "/undo 1", "/edit 1 b", "/delete 1", "/help"):
         llm_service.handle(inbound(said))
     assert fake_llm.bodies == []
+
+
+def test_the_whole_turn_fits_its_time_budget(
+    make_service: ServiceFactory, fake_llm: FakeOpenAI, engine: Engine
+) -> None:
+    # Each call alone is within the per-call timeout, but rounds add up: the budget stops them.
+    service = make_service(openai_base_url=fake_llm.base_url, llm_timeout_seconds=5.0,
+                           llm_max_retries=0, llm_max_tool_rounds=20,
+                           llm_turn_budget_seconds=2.0)
+    slow_add = calls(("add_task", {"title": "again"}))
+
+    def slowly(request: dict[str, Any]) -> Any:
+        response = slow_add(request)
+        response.delay = 0.6
+        return response
+
+    fake_llm.default = slowly
+    reply = service.handle(inbound("keep adding")).reply
+    assert reply is not None and "isn't answering" in reply.text
+    assert 2 <= len(fake_llm.bodies) <= 4  # stopped by the 2 s budget, not by 20 rounds
+    assert count(engine, "tasks") == 0
