@@ -6,10 +6,22 @@ endpoints; ``GET /healthz`` says the process and database are alive.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+WORKER_THREADS = 128
+"""Threads for the blocking work of requests (turns run on them). Telegram opens up to
+``max_connections`` webhook requests at once (40 by default, 100 at most), and every one of
+them may be waiting for the same chat behind a slow LLM turn. With anyio's default of 40,
+those waiters took every thread: no other chat, no Slack request (3 s to acknowledge) and no
+``/healthz`` was served until the LLM answered, and updates that found no thread reached the
+chat's queue late, out of update_id order. A waiting request holds a thread but no database
+connection, so the pool is not the limit."""
 
 
 async def healthz(_request: Request) -> Response:
@@ -39,4 +51,14 @@ def build_app() -> Starlette:
         Route("/healthz", healthz, methods=["GET"]),
         Route("/telegram/webhook", telegram_asgi_endpoint, methods=["POST"]),
         Route("/slack/events", slack_asgi_endpoint, methods=["POST"]),
-    ])
+    ], lifespan=lifespan)
+
+
+@asynccontextmanager
+async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+    """Size the worker thread pool (see :data:`WORKER_THREADS`); the limiter belongs to the
+    running event loop, so it is set once the loop runs."""
+    import anyio.to_thread
+
+    anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
+    yield
