@@ -15,8 +15,9 @@ PG_ADMIN_URL = os.environ.get(
 
 
 def admin_engine() -> Engine:
-    """An autocommit engine on the admin database (CREATE/DROP DATABASE need one)."""
-    return create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    """An autocommit engine on the admin database (CREATE/DROP DATABASE need one); pre-ping,
+    because the fault tests restart PostgreSQL while the session's engine is pooled."""
+    return create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
 
 
 @contextmanager

@@ -14,19 +14,17 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-import pytest
 from sqlalchemy import Engine, text
 
-from tests.conftest import pg_engine
 from tests.fakes.http import FakeResponse
 from tests.fakes.openai_server import FakeOpenAI, Step, says
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.telegram_api import FakeTelegram
-from tests.load.served import Served, server_environment, todobot_serve
+from tests.load.served import Served
 from tests.telegram.conftest import private_text, run_concurrently, wait_until
 
 CHAT = 7_100_001
@@ -39,37 +37,6 @@ def gated(gate: threading.Event, then: Step) -> Step:
         gate.wait(120)
         return then(request)
     return step
-
-
-@pytest.fixture(scope="module")
-def llm() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def server(pg_database_url: str, telegram_api: FakeTelegram, _session_slack: FakeSlack,
-           llm: FakeOpenAI) -> Iterator[Served]:
-    env = server_environment(pg_database_url, telegram_api, _session_slack, llm)
-    with todobot_serve(env) as served:
-        yield served
-
-
-@pytest.fixture
-def served(server: Served, pg_url: str, telegram_api: FakeTelegram, _session_slack: FakeSlack,
-           llm: FakeOpenAI) -> Served:
-    """The server, its database emptied and the fakes forgotten."""
-    telegram_api.reset()
-    _session_slack.reset()
-    llm.script()
-    llm.default = says("Noted.")
-    llm.server.requests.clear()
-    return server
-
-
-@pytest.fixture
-def db(pg_url: str) -> Engine:
-    return pg_engine(pg_url)
 
 
 def _rows(engine: Engine, sql: str) -> list[Any]:
