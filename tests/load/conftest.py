@@ -41,6 +41,20 @@ def llm() -> Iterator[FakeOpenAI]:
         yield fake
 
 
+@pytest.fixture
+def model(llm: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> FakeOpenAI:
+    """The module's fake model for ``handler()`` in this process: emptied, saying "Noted."
+    by default, and the environment pointed at it with no retries (tests that change the
+    environment reset their platform's singletons afterwards)."""
+    llm.script()
+    llm.default = says("Noted.")
+    llm.server.requests.clear()
+    monkeypatch.setenv("OPENAI_BASE_URL", llm.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    monkeypatch.setenv("LLM_MAX_RETRIES", "0")
+    return llm
+
+
 @pytest.fixture(scope="module")
 def server(pg_database_url: str, telegram_api: FakeTelegram, _session_slack: FakeSlack,
            llm: FakeOpenAI) -> Iterator[Served]:

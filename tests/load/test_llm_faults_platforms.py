@@ -68,24 +68,14 @@ FAULTS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def _module_llm() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as fake:
-        yield fake
-
-
 @pytest.fixture
-def llm(_module_llm: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> FakeOpenAI:
-    """The fake model, emptied, and the bounds of one LLM turn made small."""
-    _module_llm.script()
-    _module_llm.default = None
-    _module_llm.server.requests.clear()
-    monkeypatch.setenv("OPENAI_BASE_URL", _module_llm.base_url)
-    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+def faulty(model: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> FakeOpenAI:
+    """The fake model with no default answer, and the bounds of one LLM turn made small."""
+    model.default = None
     monkeypatch.setenv("LLM_TIMEOUT_SECONDS", "0.5")
     monkeypatch.setenv("LLM_MAX_RETRIES", "1")
     monkeypatch.setenv("LLM_MAX_TOOL_ROUNDS", str(MAX_ROUNDS))
-    return _module_llm
+    return model
 
 
 def _arm(llm: FakeOpenAI, fault: Fault) -> None:
@@ -123,7 +113,7 @@ def telegram_lambda() -> Iterator[FakeLambda]:
 
 @pytest.mark.parametrize("deferred", [False, True], ids=["inline", "deferred"])
 @pytest.mark.parametrize("fault", FAULTS, ids=[f.name for f in FAULTS])
-def test_telegram_turn_survives_the_fault(tg: TelegramBot, llm: FakeOpenAI, fault: Fault,
+def test_telegram_turn_survives_the_fault(tg: TelegramBot, faulty: FakeOpenAI, fault: Fault,
                                           deferred: bool, telegram_lambda: FakeLambda,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     fake_lambda = telegram_lambda
@@ -136,7 +126,7 @@ def test_telegram_turn_survives_the_fault(tg: TelegramBot, llm: FakeOpenAI, faul
     context = lambda_context() if deferred else None
     assert telegram_handler(api_event(private_text("/add finish the report")),
                             context)["statusCode"] == 200
-    _arm(llm, fault)
+    _arm(faulty, fault)
 
     response = telegram_handler(api_event(private_text(USER_TEXT)), context)
     fake_lambda.wait_idle()
@@ -146,7 +136,7 @@ def test_telegram_turn_survives_the_fault(tg: TelegramBot, llm: FakeOpenAI, faul
     assert len(fake_lambda.invocations) == (1 if deferred else 0)
     assert tg.api.methods()[-2:] == ["sendChatAction", "sendMessage"]
     assert tg.rows("turn_queue") == 0
-    assert_turn_survived(tg.engine, fault, tg.api.sent_texts(), llm)
+    assert_turn_survived(tg.engine, fault, tg.api.sent_texts(), faulty)
 
 
 # -- Slack ------------------------------------------------------------------------------------
@@ -155,14 +145,14 @@ def test_telegram_turn_survives_the_fault(tg: TelegramBot, llm: FakeOpenAI, faul
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 @pytest.mark.parametrize("deferred", [False, True], ids=["inline", "lazy"])
 @pytest.mark.parametrize("fault", FAULTS, ids=[f.name for f in FAULTS])
-def test_slack_turn_survives_the_fault(slack: SlackHarness, engine: Engine, llm: FakeOpenAI,
+def test_slack_turn_survives_the_fault(slack: SlackHarness, engine: Engine, faulty: FakeOpenAI,
                                        fault: Fault, deferred: bool, reset_slack: Any,
                                        request: pytest.FixtureRequest) -> None:
     fake_lambda: FakeLambda | None = (request.getfixturevalue("fake_lambda") if deferred
                                       else None)
     reset_slack()
     assert "Added #1" in slack.command("add finish the report")["body"]
-    _arm(llm, fault)
+    _arm(faulty, fault)
 
     response = slack.dm(USER_TEXT)
     if fake_lambda is not None:
@@ -173,5 +163,5 @@ def test_slack_turn_survives_the_fault(slack: SlackHarness, engine: Engine, llm:
     assert response["statusCode"] == 200
     posts = slack.fake.calls_to("chat.postMessage")
     assert len(posts) == 1
-    assert_turn_survived(engine, fault, [str(posts[0].params["text"])], llm)
+    assert_turn_survived(engine, fault, [str(posts[0].params["text"])], faulty)
 

@@ -21,7 +21,7 @@ from handlers.slack import handler as slack_handler
 from handlers.telegram import handler as telegram_handler
 from tests.conftest import count
 from tests.fakes.lambda_api import FakeLambda, FakeLambdaContext
-from tests.fakes.openai_server import FakeOpenAI, says
+from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.telegram_api import DEFAULT_USERNAME, FakeTelegram
 from tests.slack.harness import FUNCTION_NAME, SlackHarness
 from tests.slack.test_fixtures import CASES as SLACK_CASES
@@ -76,21 +76,11 @@ def test_every_telegram_fixture_delivered_five_times_has_one_effect(
     assert bot.rows("turn_queue") == 0
 
 
-@pytest.fixture
-def telegram_llm(tg: TelegramBot, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as fake:
-        monkeypatch.setenv("OPENAI_BASE_URL", fake.base_url)
-        monkeypatch.setenv("OPENAI_API_KEY", "test-key")
-        reset_process_state()
-        yield fake
-
-
 def test_telegram_deferred_turn_redelivered_and_invoked_twice_each_time_has_one_effect(
-        tg: TelegramBot, telegram_llm: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
+        tg: TelegramBot, model: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
     """In Lambda a free-text update is deferred; Telegram delivers it five times and Lambda
     runs every asynchronous invocation twice (at-least-once): one model call, one "typing…",
     one answer."""
-    telegram_llm.default = says("Noted.")
     update = private_text("the plumber comes at 3")
     with FakeLambda(telegram_handler) as fake_lambda:
         monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", TELEGRAM_FUNCTION)
@@ -105,7 +95,7 @@ def test_telegram_deferred_turn_redelivered_and_invoked_twice_each_time_has_one_
 
     assert fake_lambda.errors == []
     assert len(fake_lambda.invocations) == 2 * len(deferred) >= 2
-    assert len(telegram_llm.bodies) == 1
+    assert len(model.bodies) == 1
     assert tg.api.methods() == ["sendChatAction", "sendMessage"]
     assert tg.api.sent_texts() == ["Noted."]
     assert (tg.rows("messages"), tg.rows("delivery_claims"), tg.rows("turn_queue")) == (2, 1, 0)
@@ -147,22 +137,12 @@ def test_every_slack_fixture_retried_three_times_in_lambda_has_one_effect(
     assert count(engine, "messages") == case.messages
 
 
-@pytest.fixture
-def slack_llm(slack: SlackHarness, monkeypatch: pytest.MonkeyPatch, reset_slack: Any
-              ) -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as fake:
-        monkeypatch.setenv("OPENAI_BASE_URL", fake.base_url)
-        monkeypatch.setenv("LLM_MAX_RETRIES", "0")
-        reset_slack()
-        yield fake
-
-
 def test_slack_lazy_turn_retried_and_invoked_twice_each_time_has_one_effect(
-        slack: SlackHarness, fake_lambda: FakeLambda, slack_llm: FakeOpenAI,
-        engine: Engine) -> None:
+        slack: SlackHarness, fake_lambda: FakeLambda, model: FakeOpenAI, engine: Engine,
+        reset_slack: Any) -> None:
     """A DM for the LLM, retried three times by Slack, and every lazy invocation delivered
     twice more by Lambda, two of them at the same time: one model call, one answer."""
-    slack_llm.default = says("Noted.")
+    reset_slack()
     slack.dm("the plumber comes at 3", event_id="EvREDELIVER")
     for headers in SLACK_RETRIES:
         slack.dm("the plumber comes at 3", event_id="EvREDELIVER", extra_headers=headers)
@@ -177,7 +157,7 @@ def test_slack_lazy_turn_retried_and_invoked_twice_each_time_has_one_effect(
 
     assert fake_lambda.errors == []
     assert len(lazy) == 3  # the first delivery and the two retries after errors, not the timeout
-    assert len(slack_llm.bodies) == 1
+    assert len(model.bodies) == 1
     assert slack.fake.summary() == ["chat.postMessage"]
     assert count(engine, "messages") == 2
     assert count(engine, "delivery_claims") == 1
