@@ -125,7 +125,8 @@ def test_postgresql_restarted_mid_burst_every_update_stored_exactly_once(
         served: Served, db: Engine, llm: FakeOpenAI, telegram_api: FakeTelegram, mode: str,
         capsys: pytest.CaptureFixture[str]) -> None:
     if not postgresql_cluster.controllable():
-        pytest.fail("this test restarts the local PostgreSQL cluster (pg_ctlcluster as root)")
+        pytest.fail("this test restarts the local PostgreSQL cluster (pg_ctlcluster, as root, "
+                    "as in CI); deselect it with -m 'not slow' where that is not possible")
     llm.default = echo
     deliveries = _burst()
     answered: list[int] = []
