@@ -102,7 +102,8 @@ def parse_update(data: Any) -> Update:
         raise Unparseable("update_id is not a 64-bit integer")
     try:
         update = Update.de_json(data, None)
-    except (TypeError, KeyError, ValueError, AttributeError, RecursionError) as error:
+    except (TypeError, KeyError, IndexError, ValueError, AttributeError, RecursionError,
+            OverflowError, OSError) as error:  # OSError, OverflowError: a date out of range
         raise Unparseable(f"{type(error).__name__}: {error}") from error
     return update
 

@@ -95,6 +95,19 @@ def test_telegram_update_nested_within_the_json_limit_is_ignored(tg: TelegramBot
     assert tg.api.calls == []
 
 
+@pytest.mark.parametrize("date", [6.77680361916768e16, 10**20, -(10**20), 2**63],
+                         ids=["float-past-time_t", "1e20", "-1e20", "2**63"])
+def test_telegram_date_out_of_range_is_ignored(tg: TelegramBot, date: float) -> None:
+    """Found by the hypothesis suite: python-telegram-bot's timestamp conversion raised
+    OSError or OverflowError, answered 500, so Telegram would redeliver it for hours."""
+    update = private_text("/add milk")
+    update["message"]["date"] = date
+
+    assert tg.post(update)["statusCode"] == 200
+    assert tg.api.calls == []
+    assert tg.nothing_written()
+
+
 @pytest.mark.parametrize("odd", list(ODD_TITLES.values()), ids=list(ODD_TITLES))
 def test_telegram_odd_unicode_titles(tg_any_db: TelegramBot, odd: tuple[str, str]) -> None:
     sent_title, stored_title = odd
