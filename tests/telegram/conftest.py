@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -19,7 +20,9 @@ from sqlalchemy import Engine, text
 from handlers import lambda_async, runtime, telegram_client, telegram_turns
 from handlers.telegram import handler
 from tests.conftest import FIXTURES, pg_engine
+from tests.fakes.http import FakeResponse
 from tests.fakes.lambda_api import FakeLambdaContext
+from tests.fakes.openai_server import FakeOpenAI, Step
 from tests.fakes.telegram_api import DEFAULT_TOKEN, DEFAULT_USERNAME, FakeTelegram
 
 TELEGRAM_FIXTURES = FIXTURES / "telegram"
@@ -269,3 +272,21 @@ def run_concurrently(jobs: list[Callable[[], Any]], timeout: float = 60.0) -> li
     if errors:
         raise errors[0]
     return results
+
+
+def gated(gate: threading.Event, then: Step) -> Step:
+    """A model answer that waits for ``gate`` first: an LLM turn in progress."""
+    def step(request: dict[str, Any]) -> FakeResponse:
+        gate.wait(60)
+        return then(request)
+    return step
+
+
+@pytest.fixture
+def llm(tg: TelegramBot, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
+    """The fake OpenAI server, configured for this test's process state."""
+    with FakeOpenAI() as fake:
+        monkeypatch.setenv("OPENAI_BASE_URL", fake.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+        reset_process_state()
+        yield fake

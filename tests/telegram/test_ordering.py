@@ -5,42 +5,24 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 
 from handlers.telegram import handler
-from tests.fakes.http import FakeResponse
 from tests.fakes.lambda_api import FakeLambda
-from tests.fakes.openai_server import FakeOpenAI, Step, says
+from tests.fakes.openai_server import FakeOpenAI, says
 from tests.telegram.conftest import (
     USER_ID,
     TelegramBot,
     api_event,
+    gated,
     lambda_context,
     private_text,
     reset_process_state,
     wait_until,
 )
-
-
-def gated(gate: threading.Event, then: Step) -> Step:
-    """A model answer that waits for ``gate`` first: an LLM turn in progress."""
-    def step(request: dict[str, Any]) -> FakeResponse:
-        gate.wait(60)
-        return then(request)
-    return step
-
-
-@pytest.fixture
-def llm(tg: TelegramBot, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as fake:
-        monkeypatch.setenv("OPENAI_BASE_URL", fake.base_url)
-        monkeypatch.setenv("OPENAI_API_KEY", "test-key")
-        reset_process_state()
-        yield fake
 
 
 def _hold_chat_elsewhere(conn: Any, chat_key: str) -> None:
