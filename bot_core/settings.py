@@ -7,7 +7,7 @@ from functools import lru_cache
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from models.db import DEFAULT_SQLITE_URL
+from models.defaults import DEFAULT_SQLITE_URL
 
 
 class Settings(BaseSettings):

@@ -11,8 +11,6 @@ from sqlalchemy import Connection, Engine, Table, bindparam, create_engine, even
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session
 
-DEFAULT_SQLITE_URL = "sqlite:///todobot.db"
-
 
 def normalise_database_url(url: str) -> str:
     """Accept the URL spellings people paste (``postgres://``, ``postgresql://``) and pick the

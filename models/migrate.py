@@ -9,7 +9,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-from models.db import DEFAULT_SQLITE_URL, normalise_database_url
+from models.db import normalise_database_url
+from models.defaults import DEFAULT_SQLITE_URL
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -77,3 +78,21 @@ def test_importing_the_handler_is_cheap() -> None:
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_forged_request_is_refused_before_the_database_layer_loads() -> None:
+    """A cold container refusing a forged request pays for settings, not for SQLAlchemy."""
+    probe = (
+        "import json, sys\n"
+        "from handlers.telegram import handler\n"
+        "event = {'headers': {'x-telegram-bot-api-secret-token': 'forged'},"
+        " 'body': json.dumps({'update_id': 1}), 'isBase64Encoded': False}\n"
+        "print(handler(event, None)['statusCode'],"
+        " sorted(m for m in ('sqlalchemy', 'sqlmodel', 'telegram', 'openai', 'boto3')"
+        " if m in sys.modules))\n"
+    )
+    env = {**os.environ, "TELEGRAM_WEBHOOK_SECRET": "the-real-secret"}
+    env.pop("TODOBOT_SSM_PATH", None)
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True, env=env).stdout
+    assert out.strip() == "401 []"
