@@ -198,15 +198,7 @@ def render_single(reply: Reply, owner: str) -> SlackMessage:
     the tasks that do not fit are summarised with a hint to list them all."""
     text = slack_spelling(reply.text)
     blocks = [_section(piece) for piece in split_escaped(text)][: MAX_MESSAGE_BLOCKS - 1]
-    units = task_blocks(reply, owner)
-    shown = 0
-    for unit in units:
-        if len(blocks) + len(unit) > MAX_MESSAGE_BLOCKS - 1:
-            break
-        blocks.extend(unit)
-        shown += 1
-    if shown < len(units):
-        blocks.append(_more_hint(len(units) - shown))
+    _add_tasks_within(blocks, task_blocks(reply, owner), MAX_MESSAGE_BLOCKS - 1)
     return SlackMessage(text=fit_escaped(text, MAX_FALLBACK_CHARS) or "…", blocks=blocks)
 
 
@@ -216,23 +208,28 @@ def render_home(reply: Reply, owner: str) -> dict[str, Any]:
     blocks: list[Block] = [{"type": "header",
                             "text": {"type": "plain_text", "text": "Your to-do list"}}]
     blocks.extend(_section(piece) for piece in split_escaped(text)[:5])
-    units = task_blocks(reply, owner)
     footer: Block = {"type": "context", "elements": [{
         "type": "mrkdwn",
         "text": escape_mrkdwn(
             f"Add tasks with {SLASH_COMMAND} add <title>, or just message me in the Messages tab."
         ),
     }]}
+    _add_tasks_within(blocks, task_blocks(reply, owner), MAX_HOME_BLOCKS - 2)
+    blocks.append(footer)
+    return {"type": "home", "blocks": blocks}
+
+
+def _add_tasks_within(blocks: list[Block], units: list[list[Block]], limit: int) -> None:
+    """Append whole task units while ``blocks`` stays within ``limit``; the rest become a
+    "…and N more" hint (which the limit leaves room for)."""
     shown = 0
     for unit in units:
-        if len(blocks) + len(unit) > MAX_HOME_BLOCKS - 2:
+        if len(blocks) + len(unit) > limit:
             break
         blocks.extend(unit)
         shown += 1
     if shown < len(units):
         blocks.append(_more_hint(len(units) - shown))
-    blocks.append(footer)
-    return {"type": "home", "blocks": blocks}
 
 
 def _more_hint(hidden: int) -> Block:
