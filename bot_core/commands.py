@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from bot_core.inbound import ActionKind, ButtonAction, ListView
 from bot_core.reply import Reply, actions_for
-from bot_core.tasks import TaskTools, ToolResult
+from bot_core.tasks import ToolResult, Tools
 from bot_core.texts import EMPTY_LIST_TEXTS, HELP_TEXT, LIST_HEADERS, WELCOME_TEXT
 
 _COMMAND = re.compile(r"^/(?P<name>[A-Za-z_]+)(?:@\w+)?(?:\s+(?P<args>.*))?$", re.DOTALL)
@@ -37,7 +37,7 @@ def parse_command(text: str) -> Command | None:
     return Command(name=match["name"].lower(), args=(match["args"] or "").strip())
 
 
-def list_reply(tools: TaskTools, view: ListView, headline: str | None = None) -> Reply:
+def list_reply(tools: Tools, view: ListView, headline: str | None = None) -> Reply:
     """The user's tasks for ``view`` with their buttons, under an optional headline."""
     result = tools.call("list_tasks", {"status": view}).result
     tasks = result.tasks or ()
@@ -51,7 +51,7 @@ def list_reply(tools: TaskTools, view: ListView, headline: str | None = None) ->
     )
 
 
-def apply_action(tools: TaskTools, kind: ActionKind, number: int) -> ToolResult:
+def apply_action(tools: Tools, kind: ActionKind, number: int) -> ToolResult:
     """Do one of the button/command actions to task ``number``."""
     if kind == "done":
         return tools.call("complete_task", {"task_number": number}).result
@@ -63,7 +63,7 @@ def apply_action(tools: TaskTools, kind: ActionKind, number: int) -> ToolResult:
 class CommandRouter:
     """Runs commands and button actions through the task tools."""
 
-    def run(self, command: Command, tools: TaskTools, display_name: str | None = None) -> Reply:
+    def run(self, command: Command, tools: Tools, display_name: str | None = None) -> Reply:
         """Answer a command (``/new`` is handled by the service: it changes the conversation)."""
         name, args = command.name, command.args
         if name == "start":
@@ -84,13 +84,13 @@ class CommandRouter:
             return self._edit(tools, args)
         return Reply(text=f"I don't know /{name}.\n{HELP_TEXT}")
 
-    def press(self, action: ButtonAction, tools: TaskTools) -> Reply:
+    def press(self, action: ButtonAction, tools: Tools) -> Reply:
         """A button under a list: do it, then redraw that list with the outcome on top."""
         result = apply_action(tools, action.kind, action.number)
         return list_reply(tools, action.view, headline=result.message)
 
     @staticmethod
-    def _add(tools: TaskTools, args: str) -> Reply:
+    def _add(tools: Tools, args: str) -> Reply:
         if not args:
             return Reply(text="What should I add? For example: /add Buy milk")
         title, _, description = args.partition("\n")
@@ -100,7 +100,7 @@ class CommandRouter:
         return Reply(text=tools.call("add_task", payload).result.message)
 
     @staticmethod
-    def _numbered(tools: TaskTools, kind: ActionKind, args: str) -> Reply:
+    def _numbered(tools: Tools, kind: ActionKind, args: str) -> Reply:
         parts = args.replace(",", " ").split()
         numbers = [_NUMBER.match(p) for p in parts]
         if not parts or not all(numbers):
@@ -111,7 +111,7 @@ class CommandRouter:
         return Reply(text="\n".join(messages))
 
     @staticmethod
-    def _edit(tools: TaskTools, args: str) -> Reply:
+    def _edit(tools: Tools, args: str) -> Reply:
         number_text, _, title = args.partition(" ")
         number = _NUMBER.match(number_text)
         if number is None or not title.strip():

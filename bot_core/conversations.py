@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import insert, select
 from sqlmodel import Session, col
 
 from bot_core.tasks import ToolCall
@@ -37,41 +36,15 @@ def claim_delivery(session: Session, platform: str, delivery_key: str) -> bool:
     )
 
 
-class ChatBusy(Exception):
-    """Another turn of this chat (typically a slow LLM turn) held it past the wait; nothing of
-    this turn was stored, and the platform or the user may simply try again."""
-
-
-def bound_lock_waits(session: Session, wait_seconds: float) -> None:
-    """Cap every lock wait of this transaction (PostgreSQL ``SET LOCAL lock_timeout``): a row
-    held by a running LLM turn (the task counter, a task, a first-contact user row not yet
-    committed) then costs a turn that must answer within seconds a clear "busy", not a hang."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text(f"SET LOCAL lock_timeout = '{int(wait_seconds * 1000)}ms'"))
-
-
-def lock_chat(
-    session: Session, user_id: str, platform: str, chat_key: str, *, wait_seconds: float
-) -> None:
-    """Run the turns of one conversation one at a time.
-
-    PostgreSQL: a transaction-scoped advisory lock on (user, platform, chat), so it is released
-    with the turn's commit or rollback and works behind transaction-mode poolers too. It is
-    polled with ``pg_try_advisory_xact_lock`` for at most ``wait_seconds`` (independent of the
-    statement timeout), then :class:`ChatBusy`. Other chats of the same user are not blocked.
-    SQLite: ``BEGIN IMMEDIATE`` already serialises every turn.
-    """
-    if session.get_bind().dialect.name != "postgresql":
-        return
-    key = f"{user_id}\x1f{platform}\x1f{chat_key}"
-    statement = select(func.pg_try_advisory_xact_lock(func.hashtextextended(key, 0)))
-    deadline = time.monotonic() + wait_seconds
-    pause = 0.02
-    while not session.execute(statement).scalar_one():
-        if time.monotonic() >= deadline:
-            raise ChatBusy(f"chat busy for more than {wait_seconds:g} s")
-        time.sleep(pause)
-        pause = min(pause * 2, 0.25)
+def delivery_claimed(session: Session, platform: str, delivery_key: str) -> bool:
+    """True if this delivery was already processed (a read: lets a redelivered free-text turn
+    skip the model; the turn's own claim is what makes processing happen once)."""
+    found = session.execute(
+        select(col(DeliveryClaim.platform)).where(
+            col(DeliveryClaim.platform) == platform,
+            col(DeliveryClaim.delivery_key) == delivery_key)
+    ).first()
+    return found is not None
 
 
 def current_conversation(session: Session, user_id: str, platform: str, chat_key: str) -> int:

@@ -6,65 +6,80 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
-from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from bot_core.brains.base import Brain, BrainRequest, BrainUnavailable
 from bot_core.commands import KNOWN_COMMANDS, CommandRouter, list_reply, parse_command
 from bot_core.conversations import (
-    ChatBusy,
-    bound_lock_waits,
+    HistoryMessage,
     claim_delivery,
     current_conversation,
-    lock_chat,
+    delivery_claimed,
     recent_history,
     start_conversation,
     store_turn,
 )
 from bot_core.identity import resolve_user_id
 from bot_core.inbound import ButtonAction, Inbound, ListView
+from bot_core.outbox import add_to_outbox
+from bot_core.replayed_tools import ReplayedTools, replay, same_outcome
 from bot_core.reply import Reply
-from bot_core.tasks import TaskTools, strip_control_characters
+from bot_core.tasks import TaskTools, ToolCall, Tools, strip_control_characters
 from bot_core.texts import HELP_TEXT, NEW_CONVERSATION_TEXT
-from models.db import UnitOfWork, UnitOfWorkFactory
-
-if TYPE_CHECKING:
-    from sqlalchemy import Connection
+from models.db import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
 MAX_INPUT_CHARS = 4000
-LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL: lock_timeout expired
-INSTANT_TURN_LOCK_WAIT = 2.5
-"""Seconds a command or button waits for its chat (or a row) held by another turn: within
-Slack's 3 s, and a clear "busy" beats a timeout."""
-BRAIN_TURN_LOCK_WAIT = 60.0
-"""Seconds a free-text (deferred) turn waits for the LLM turn ahead of it in the same chat."""
+CHANGED_MEANWHILE = "(Your list changed while I was thinking; this is what happened.)"
 
 
 @dataclass(frozen=True)
 class TurnResult:
-    """The reply to send, or ``duplicate=True`` when this delivery was already processed."""
+    """The reply, the outbox row that will carry it (when a target was given), or
+    ``duplicate=True`` when this delivery was already processed."""
 
     reply: Reply | None
     duplicate: bool = False
+    outbox_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where a reply goes: the platform's own target (JSON, opaque to the core)."""
+
+    target: str
+    platform: str
+    workspace: str = ""
+    delivery_key: str | None = None
 
 
 def needs_brain(inbound: Inbound) -> bool:
-    """True if the turn goes to the brain (free text), False for commands and buttons.
-
-    Platform adapters use this to decide whether to answer inside the webhook or defer.
-    """
+    """True if the turn goes to the brain (free text), False for commands and buttons."""
     if inbound.action is not None or not inbound.text:
         return False
     command = parse_command(inbound.text)
     return command is None
 
 
+@dataclass(frozen=True)
+class _Context:
+    """What a brain turn reads before the model is asked (committed on its own)."""
+
+    user_id: str
+    conversation_id: int
+    history: list[HistoryMessage]
+
+
 class TodoService:
-    """Runs turns. Built once per process by :func:`bot_core.bootstrap.build_service`."""
+    """Runs turns. Built once per process by :func:`bot_core.bootstrap.build_service`.
+
+    A command or button is one transaction. A free-text turn is three steps, none of which holds
+    a transaction while the brain thinks: read the context (user, conversation, history), let
+    the brain act through :class:`ReplayedTools`, then one transaction that claims the
+    delivery, replays the tool calls, and stores the messages and the outbox row.
+    """
 
     def __init__(
         self,
@@ -90,110 +105,152 @@ class TodoService:
             self._brain = self._brain_factory()
         return self._brain
 
-    def handle(self, inbound: Inbound, *, connection: Connection | None = None) -> TurnResult:
-        """Process one turn: claim the delivery, find the user and conversation, answer, and
-        store the user's message, the answer and every task change together.
+    def handle(self, inbound: Inbound, *, target: str | None = None) -> TurnResult:
+        """Process one turn and store it with its reply (and, given ``target``, the outbox row
+        that will deliver it) in one transaction.
 
-        Database errors propagate after a full rollback (the webhook then answers 5xx and the
-        platform redelivers); LLM failures are answered with an apology, the user's message
-        kept and task changes of the failed attempt undone. ``connection``: run the turn's
-        transaction on a connection the caller holds (the turn queue's) instead of taking
-        another one from the pool.
+        Database errors propagate after a full rollback, so the queue runs the turn again; LLM
+        failures are answered with an apology, the user's message kept and no task changed.
         """
-        unit_of_work = UnitOfWork(connection) if connection is not None else self._unit_of_work()
-        try:
-            with unit_of_work as uow:
-                result = self._turn(uow.session, inbound)
-                if not result.duplicate:
-                    uow.commit()
-                return result
-        except OperationalError as error:
-            if getattr(error.orig, "sqlstate", None) == LOCK_NOT_AVAILABLE:
-                raise ChatBusy("a row this turn needs is held by another turn") from error
-            raise
+        where = (Where(target, inbound.platform, inbound.workspace, inbound.delivery_key)
+                 if target is not None else None)
+        if needs_brain(inbound):
+            return self._brain_turn(inbound, where)
+        with self._unit_of_work() as uow:
+            session = uow.session
+            if inbound.delivery_key and not claim_delivery(
+                    session, inbound.platform, inbound.delivery_key):
+                return TurnResult(reply=None, duplicate=True)
+            user_id = self._user(session, inbound)
+            conversation_id = current_conversation(
+                session, user_id, inbound.platform, inbound.chat_key)
+            tools = TaskTools(session, user_id)
+            reply, conversation_id = self._instant(session, inbound, tools, user_id,
+                                                   conversation_id)
+            store_turn(session, conversation_id, user_id, _user_text(inbound),
+                       reply.as_plain_text(), tools.calls)
+            outbox_id = self._queue_reply(session, where, reply)
+            uow.commit()
+        return TurnResult(reply=reply, outbox_id=outbox_id)
 
-    def _turn(self, session: Session, inbound: Inbound) -> TurnResult:
-        """The turn's work inside its transaction (the caller commits)."""
-        instant = not needs_brain(inbound)
-        if instant:
-            bound_lock_waits(session, INSTANT_TURN_LOCK_WAIT)
-        if inbound.delivery_key and not claim_delivery(
-            session, inbound.platform, inbound.delivery_key
-        ):
-            return TurnResult(reply=None, duplicate=True)
-        user_id = resolve_user_id(
-            session, inbound.platform, inbound.workspace, inbound.external_user_id,
-            inbound.display_name,
-        )
-        lock_chat(session, user_id, inbound.platform, inbound.chat_key,
-                  wait_seconds=INSTANT_TURN_LOCK_WAIT if instant else BRAIN_TURN_LOCK_WAIT)
-        conversation_id = current_conversation(
-            session, user_id, inbound.platform, inbound.chat_key
-        )
-        tools = TaskTools(session, user_id)
-        user_text = _user_text(inbound)
-        if inbound.action is not None:
-            reply = self._router.press(inbound.action, tools)
-        else:
-            command = parse_command(user_text)
-            if command is not None and command.name == "new":
-                conversation_id = start_conversation(
-                    session, user_id, inbound.platform, inbound.chat_key
-                )
-                reply = Reply(text=NEW_CONVERSATION_TEXT)
-            elif command is not None and command.name in KNOWN_COMMANDS:
-                reply = self._router.run(command, tools, inbound.display_name)
-            elif command is not None:
-                reply = Reply(text=f"I don't know /{command.name}.\n{HELP_TEXT}")
-            else:
-                reply = self._think(session, conversation_id, inbound, user_text, tools)
-        store_turn(session, conversation_id, user_id, user_text, reply.as_plain_text(),
-                   tools.calls)
-        return TurnResult(reply=reply)
+    def say(self, where: Where, reply: Reply) -> int | None:
+        """A fixed answer that makes no turn (a sticker answered with a line, a toast on a
+        stale button): claimed like any delivery so a redelivery is not answered twice. The
+        outbox row's id, or None if the delivery was already claimed."""
+        with self._unit_of_work() as uow:
+            if where.delivery_key and not claim_delivery(uow.session, where.platform,
+                                                         where.delivery_key):
+                return None
+            outbox_id = self._queue_reply(uow.session, where, reply)
+            uow.commit()
+        return outbox_id
 
-    def overview(self, inbound: Inbound, view: ListView = "open") -> Reply:
+    def overview(self, inbound: Inbound, view: ListView = "open", *,
+                 target: str | None = None) -> TurnResult:
         """The user's list for ``view``, without a turn: no message is stored and no delivery
         claimed (only the user, on first contact).
 
         For surfaces that show the list whenever they are opened (Slack's App Home tab), where
         storing a "/list" turn per glance would fill the conversation with noise.
         """
+        where = Where(target, inbound.platform, inbound.workspace) if target else None
         with self._unit_of_work() as uow:
-            user_id = resolve_user_id(
-                uow.session, inbound.platform, inbound.workspace, inbound.external_user_id,
-                inbound.display_name,
-            )
+            user_id = self._user(uow.session, inbound)
             reply = list_reply(TaskTools(uow.session, user_id), view)
+            outbox_id = self._queue_reply(uow.session, where, reply)
             uow.commit()
-        return reply
+        return TurnResult(reply=reply, outbox_id=outbox_id)
 
-    def _think(
-        self, session: Session, conversation_id: int, inbound: Inbound, text: str,
-        tools: TaskTools,
-    ) -> Reply:
+    # -- commands and buttons --------------------------------------------------------------
+
+    def _instant(self, session: Session, inbound: Inbound, tools: Tools, user_id: str,
+                 conversation_id: int) -> tuple[Reply, int]:
+        if inbound.action is not None:
+            return self._router.press(inbound.action, tools), conversation_id
+        command = parse_command(_user_text(inbound))
+        if command is None:  # an empty text
+            return Reply(text=HELP_TEXT), conversation_id
+        if command.name == "new":
+            fresh = start_conversation(session, user_id, inbound.platform, inbound.chat_key)
+            return Reply(text=NEW_CONVERSATION_TEXT), fresh
+        if command.name in KNOWN_COMMANDS:
+            return self._router.run(command, tools, inbound.display_name), conversation_id
+        return Reply(text=f"I don't know /{command.name}.\n{HELP_TEXT}"), conversation_id
+
+    # -- free text -------------------------------------------------------------------------
+
+    def _brain_turn(self, inbound: Inbound, where: Where | None) -> TurnResult:
+        context = self._read_context(inbound)
+        if context is None:
+            return TurnResult(reply=None, duplicate=True)
+        user_text = _user_text(inbound)
+        tools = ReplayedTools(self._unit_of_work, context.user_id)
+        reply = self._think(inbound, user_text, context.history, tools)
+        with self._unit_of_work() as uow:
+            session = uow.session
+            if inbound.delivery_key and not claim_delivery(
+                    session, inbound.platform, inbound.delivery_key):
+                return TurnResult(reply=None, duplicate=True)
+            final = replay(TaskTools(session, context.user_id), tools.calls)
+            if not same_outcome(tools.calls, final.calls):
+                log.info("tasks changed while the brain thought; answering with the outcome")
+                reply = _outcome_reply(final.calls)
+            store_turn(session, context.conversation_id, context.user_id, user_text,
+                       reply.as_plain_text(), final.calls)
+            outbox_id = self._queue_reply(session, where, reply)
+            uow.commit()
+        return TurnResult(reply=reply, outbox_id=outbox_id)
+
+    def _read_context(self, inbound: Inbound) -> _Context | None:
+        """User (created on first contact), conversation and history, committed before the
+        brain is asked; None when this delivery was already processed."""
+        with self._unit_of_work() as uow:
+            session = uow.session
+            if inbound.delivery_key and delivery_claimed(session, inbound.platform,
+                                                         inbound.delivery_key):
+                return None
+            user_id = self._user(session, inbound)
+            conversation_id = current_conversation(
+                session, user_id, inbound.platform, inbound.chat_key)
+            history = recent_history(session, conversation_id, self._history_max_messages,
+                                     self._history_max_chars)
+            uow.commit()
+        return _Context(user_id, conversation_id, history)
+
+    def _think(self, inbound: Inbound, text: str, history: list[HistoryMessage],
+               tools: ReplayedTools) -> Reply:
         if not text.strip():
             return Reply(text=HELP_TEXT)
-        history = recent_history(
-            session, conversation_id, self._history_max_messages, self._history_max_chars
-        )
         request = BrainRequest(
             text=text[:MAX_INPUT_CHARS], history=history, now=self._clock(),
             display_name=inbound.display_name,
         )
-        attempt = session.begin_nested()
         try:
-            reply = self.brain.answer(request, tools)
+            return self.brain.answer(request, tools)
         except BrainUnavailable as failure:
-            attempt.rollback()
-            log.warning("brain unavailable (%s); task changes of this turn rolled back",
-                        failure.reason)
+            log.warning("brain unavailable (%s); no task changed", failure.reason)
             tools.calls.clear()
             return Reply(text=failure.user_message)
-        except BaseException:
-            attempt.rollback()
-            raise
-        attempt.commit()
-        return reply
+
+    # -- shared ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _user(session: Session, inbound: Inbound) -> str:
+        return resolve_user_id(session, inbound.platform, inbound.workspace,
+                               inbound.external_user_id, inbound.display_name)
+
+    def _queue_reply(self, session: Session, where: Where | None, reply: Reply) -> int | None:
+        if where is None:
+            return None
+        return add_to_outbox(session, platform=where.platform, workspace=where.workspace,
+                             delivery_key=where.delivery_key, target=where.target, reply=reply,
+                             now=self._clock())
+
+
+def _outcome_reply(calls: list[ToolCall]) -> Reply:
+    """What the tools really did, when it differs from what the brain was told."""
+    lines = [call.result.message for call in calls] or ["Nothing was changed."]
+    return Reply(text="\n".join([*lines, CHANGED_MEANWHILE]))
 
 
 def _user_text(inbound: Inbound) -> str:

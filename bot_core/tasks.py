@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import unicodedata
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from sqlalchemy import insert, select, update
@@ -166,6 +166,20 @@ def to_view(task: Task) -> TaskView:
         number=task.number, title=task.title, description=task.description,
         completed=task.completed,
     )
+
+
+class Tools(Protocol):
+    """What brains and the command router act through: the tools, already bound to a user."""
+
+    calls: list[ToolCall]
+
+    def call(self, name: str, arguments: Any, call_id: str | None = None) -> ToolCall:
+        """Run one tool call, recording it in :attr:`calls`."""
+        ...
+
+    def reopen_task(self, number: int) -> ToolResult:
+        """Mark a completed task open again."""
+        ...
 
 
 class TaskTools:

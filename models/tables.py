@@ -1,7 +1,7 @@
 """The tables. Names follow the web app's seed: ``users``, ``tasks``, ``conversations``,
 ``messages``; plus ``chat_identities`` (who a chat user is), ``delivery_claims`` (which
-platform deliveries were already processed) and ``turn_queue`` (deliveries waiting for the
-earlier turns of their chat)."""
+platform deliveries were already processed) and ``outbox`` (what the bot has to say, until it
+has been said)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     CheckConstraint,
     Column,
     ForeignKey,
@@ -17,6 +16,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    text,
 )
 from sqlmodel import Field, SQLModel
 
@@ -144,25 +144,36 @@ class DeliveryClaim(SQLModel, table=True):
 
     platform: str = Field(primary_key=True, max_length=32)
     delivery_key: str = Field(primary_key=True, max_length=200)
-    claimed_at: datetime = _created_at()
+    claimed_at: datetime = _created_at(index=True)
 
 
-class QueuedTurn(SQLModel, table=True):
-    """A received delivery waiting for its turn.
+class OutboxMessage(SQLModel, table=True):
+    """A reply to send, written in the turn's own transaction and marked once sent.
 
-    Platforms may deliver one chat's updates concurrently, and a deferred (LLM) turn finishes in
-    another invocation after the webhook has answered; this queue is what keeps the turns of a
-    chat one at a time and in the platform's order (``seq``: Telegram's update_id). A row lives
-    from receipt until its turn is done; ``payload`` is the platform's raw update, opaque here.
+    ``target`` (where, and how: the chat, the message to edit, a response_url...) is the
+    platform's own JSON and ``reply`` the core's :class:`~bot_core.reply.Reply` as JSON; the
+    core never reads the former. A row is pending while ``sent_at`` and ``failed_at`` are both
+    null; ``lease_until`` keeps two senders (a retried worker and the scheduler) off one row.
     """
 
-    __tablename__ = "turn_queue"
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_pending", "next_attempt_at",
+              sqlite_where=text("sent_at IS NULL AND failed_at IS NULL"),
+              postgresql_where=text("sent_at IS NULL AND failed_at IS NULL")),
+        Index("ix_outbox_delivery", "platform", "delivery_key"),
+    )
 
-    platform: str = Field(primary_key=True, max_length=32)
-    chat_key: str = Field(primary_key=True, max_length=200)
-    seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
-    payload: str = Field(sa_type=Text)
-    # Processing attempts so far; a delivery that keeps failing is dropped after a few, so one
-    # poisoned update cannot block its chat forever.
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=32)
+    workspace: str = Field(default="", max_length=64)
+    delivery_key: str | None = Field(default=None, max_length=200)
+    target: str = Field(sa_type=Text)
+    reply: str = Field(sa_type=Text)
+    created_at: datetime = _created_at()
+    next_attempt_at: datetime = _created_at()
     attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
-    received_at: datetime = _created_at()
+    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    failed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    failure: str | None = Field(default=None, max_length=200)

@@ -27,7 +27,7 @@ from tests.pg_databases import PG_ADMIN_URL, admin_engine, temporary_database
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"  # vendored copy of ../shared/fixtures
 SHARED_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
-TABLES = ("delivery_claims", "turn_queue", "messages", "conversations", "tasks",
+TABLES = ("delivery_claims", "outbox", "messages", "conversations", "tasks",
           "chat_identities", "users")
 
 

@@ -9,7 +9,7 @@ from typing import Protocol
 
 from bot_core.conversations import HistoryMessage
 from bot_core.reply import Reply
-from bot_core.tasks import TaskTools
+from bot_core.tasks import Tools
 
 
 @dataclass(frozen=True)
@@ -23,9 +23,9 @@ class BrainRequest:
 
 
 class Brain(Protocol):
-    """Answers free text, acting only through the bound :class:`TaskTools`."""
+    """Answers free text, acting only through the bound :class:`Tools`."""
 
-    def answer(self, request: BrainRequest, tools: TaskTools) -> Reply:
+    def answer(self, request: BrainRequest, tools: Tools) -> Reply:
         """Answer ``request``; raise :class:`BrainUnavailable` if no answer can be had."""
         ...
 

@@ -11,7 +11,7 @@ from bot_core.brains.base import BrainRequest, BrainUnavailable
 from bot_core.inbound import ListView
 from bot_core.reply import Reply, actions_for
 from bot_core.safe_text import replace_surrogates, without_surrogates
-from bot_core.tasks import TaskTools, ToolCall, tool_schemas
+from bot_core.tasks import ToolCall, Tools, tool_schemas
 
 if TYPE_CHECKING:
     from openai import OpenAI
@@ -72,7 +72,7 @@ class LLMBrain:
             self._client = self._client_factory()
         return self._client
 
-    def answer(self, request: BrainRequest, tools: TaskTools) -> Reply:
+    def answer(self, request: BrainRequest, tools: Tools) -> Reply:
         """Run the tool loop for one user message."""
         import openai
 

@@ -14,7 +14,7 @@ from bot_core.brains.base import BrainRequest
 from bot_core.commands import apply_action, list_reply
 from bot_core.inbound import ActionKind, ListView
 from bot_core.reply import Action, Reply, TaskView
-from bot_core.tasks import TaskTools
+from bot_core.tasks import Tools
 from bot_core.texts import HELP_TEXT
 
 _NUMBER_WORDS = {
@@ -37,7 +37,7 @@ _QUOTES = "\"'“”‘’`"
 @dataclass(frozen=True)
 class _Rule:
     pattern: re.Pattern[str]
-    handle: Callable[[OfflineBrain, re.Match[str], TaskTools], Reply]
+    handle: Callable[[OfflineBrain, re.Match[str], Tools], Reply]
 
 
 def _rx(pattern: str) -> re.Pattern[str]:
@@ -64,7 +64,7 @@ def _clean_title(raw: str) -> str:
 class OfflineBrain:
     """A small, predictable rule set; anything it does not understand gets the help text."""
 
-    def answer(self, request: BrainRequest, tools: TaskTools) -> Reply:
+    def answer(self, request: BrainRequest, tools: Tools) -> Reply:
         """Match ``request.text`` against the rules, in order, and act on the first match."""
         text = " ".join(request.text.replace("’", "'").replace("‘", "'").split())
         normalised = text.rstrip("?!. ")
@@ -76,41 +76,41 @@ class OfflineBrain:
 
     # -- handlers -----------------------------------------------------------------------
 
-    def greet(self, _match: re.Match[str], _tools: TaskTools) -> Reply:
+    def greet(self, _match: re.Match[str], _tools: Tools) -> Reply:
         return Reply(text="Hi! Tell me what to remember, e.g. \"add buy milk\", "
                           "or ask \"what's pending?\".")
 
-    def thank(self, _match: re.Match[str], _tools: TaskTools) -> Reply:
+    def thank(self, _match: re.Match[str], _tools: Tools) -> Reply:
         return Reply(text="You're welcome!")
 
-    def help(self, _match: re.Match[str], _tools: TaskTools) -> Reply:
+    def help(self, _match: re.Match[str], _tools: Tools) -> Reply:
         return Reply(text=HELP_TEXT)
 
-    def add(self, match: re.Match[str], tools: TaskTools) -> Reply:
+    def add(self, match: re.Match[str], tools: Tools) -> Reply:
         title = _clean_title(match["title"])
         if not title:
             return Reply(text="What should I add? For example: add buy milk")
         return Reply(text=tools.call("add_task", {"title": title}).result.message)
 
-    def list_open(self, _match: re.Match[str], tools: TaskTools) -> Reply:
+    def list_open(self, _match: re.Match[str], tools: Tools) -> Reply:
         return list_reply(tools, "open")
 
-    def list_done(self, _match: re.Match[str], tools: TaskTools) -> Reply:
+    def list_done(self, _match: re.Match[str], tools: Tools) -> Reply:
         return list_reply(tools, "done")
 
-    def list_all(self, _match: re.Match[str], tools: TaskTools) -> Reply:
+    def list_all(self, _match: re.Match[str], tools: Tools) -> Reply:
         return list_reply(tools, "all")
 
-    def complete(self, match: re.Match[str], tools: TaskTools) -> Reply:
+    def complete(self, match: re.Match[str], tools: Tools) -> Reply:
         return self._act(tools, "done", match["ref"])
 
-    def reopen(self, match: re.Match[str], tools: TaskTools) -> Reply:
+    def reopen(self, match: re.Match[str], tools: Tools) -> Reply:
         return self._act(tools, "undo", match["ref"])
 
-    def delete(self, match: re.Match[str], tools: TaskTools) -> Reply:
+    def delete(self, match: re.Match[str], tools: Tools) -> Reply:
         return self._act(tools, "delete", match["ref"])
 
-    def rename(self, match: re.Match[str], tools: TaskTools) -> Reply:
+    def rename(self, match: re.Match[str], tools: Tools) -> Reply:
         title = _clean_title(match["title"])
         found = self._resolve(tools, match["ref"], prefer="all")
         if isinstance(found, Reply):
@@ -120,7 +120,7 @@ class OfflineBrain:
 
     # -- task references ------------------------------------------------------------------
 
-    def _act(self, tools: TaskTools, kind: ActionKind, ref: str) -> Reply:
+    def _act(self, tools: Tools, kind: ActionKind, ref: str) -> Reply:
         prefer: ListView = {"done": "open", "undo": "done", "delete": "all"}[kind]  # type: ignore[assignment]
         found = self._resolve(tools, ref, prefer=prefer, kind=kind)
         if isinstance(found, Reply):
@@ -128,7 +128,7 @@ class OfflineBrain:
         return Reply(text=apply_action(tools, kind, found).message)
 
     def _resolve(
-        self, tools: TaskTools, ref: str, *, prefer: ListView, kind: ActionKind | None = None
+        self, tools: Tools, ref: str, *, prefer: ListView, kind: ActionKind | None = None
     ) -> int | Reply:
         """A task number from "3", "#3", "task three" or title words ("the milk one").
 
@@ -158,7 +158,7 @@ class OfflineBrain:
         )
 
     @staticmethod
-    def _matching(tools: TaskTools, words: list[str], view: ListView) -> list[TaskView]:
+    def _matching(tools: Tools, words: list[str], view: ListView) -> list[TaskView]:
         tasks = tools.call("list_tasks", {"status": view}).result.tasks or ()
         tools.calls.pop()  # a lookup, not something the user asked for
         matches = []

@@ -1,81 +1,124 @@
-"""Turns of one chat run one at a time; other chats of the same user are not held up, and a
-command that cannot get its chat (or a row) in time says so instead of hanging (PostgreSQL)."""
+"""Nothing is held while the brain thinks: a slow LLM turn (one that already added a task) does
+not block the same user's other chats, nor another member's commands, on either database; and
+its turn still lands all at once, with the tool calls the brain saw."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from sqlalchemy import Engine
 
-from bot_core.bootstrap import build_service
 from bot_core.brains.base import BrainRequest
-from bot_core.conversations import ChatBusy
 from bot_core.reply import Reply
 from bot_core.service import TodoService
-from bot_core.settings import Settings
-from bot_core.tasks import TaskTools
-from tests.conftest import count, inbound, pg_engine
+from bot_core.tasks import Tools
+from tests.conftest import ServiceFactory, count, inbound
 
 
 class SlowBrain:
-    """Optionally adds a task, then waits until the test lets it finish (a slow LLM)."""
+    """Adds a task, then waits until the test lets it finish (a slow LLM's second round)."""
 
-    def __init__(self, add_first: bool) -> None:
-        self.add_first = add_first
+    def __init__(self) -> None:
         self.started = threading.Event()
         self.release = threading.Event()
 
-    def answer(self, request: BrainRequest, tools: TaskTools) -> Reply:
-        if self.add_first:
-            tools.call("add_task", {"title": "from the slow turn"})
+    def answer(self, request: BrainRequest, tools: Tools) -> Reply:
+        tools.call("add_task", {"title": "from the slow turn"})
         self.started.set()
-        self.release.wait(30)
+        assert self.release.wait(30)
         return Reply(text="finally")
 
 
 @pytest.fixture
-def slow_turn(pg_url: str, request: pytest.FixtureRequest) -> Iterator[tuple[TodoService,
-                                                                              SlowBrain]]:
-    brain = SlowBrain(add_first=request.param)
-    service = build_service(Settings(database_url=pg_url), engine=pg_engine(pg_url), brain=brain)
+def slow_turn(make_service: ServiceFactory) -> Iterator[tuple[TodoService, SlowBrain,
+                                                              dict[str, Any]]]:
+    brain = SlowBrain()
+    service = make_service(brain)
     service.handle(inbound("/start", chat="dm"))  # the user exists before the race
-    worker = threading.Thread(target=service.handle, args=(inbound("think hard", chat="dm"),))
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        outcome["result"] = service.handle(inbound("think hard", chat="dm", delivery="slow"),
+                                           target="{}")
+
+    worker = threading.Thread(target=run)
     worker.start()
     assert brain.started.wait(10)
     try:
-        yield service, brain
+        yield service, brain, outcome
     finally:
         brain.release.set()
         worker.join(30)
 
 
-@pytest.mark.parametrize("slow_turn", [False], indirect=True)
-def test_another_chat_of_the_same_user_is_not_held_up(
-    slow_turn: tuple[TodoService, SlowBrain], pg_url: str
+def test_the_same_users_other_chat_adds_while_the_model_thinks(
+    slow_turn: tuple[TodoService, SlowBrain, dict[str, Any]], engine: Engine
 ) -> None:
-    service, brain = slow_turn
-    reply = service.handle(inbound("/list", chat="group")).reply
-    assert reply is not None and not brain.release.is_set()  # answered while the LLM "thinks"
+    service, brain, _ = slow_turn
+    # The slow turn has added a task (its number taken) and waits on the model: an /add in
+    # another chat of the same user, which needs the same task counter, is not held up.
+    reply = service.handle(inbound("/add elsewhere", chat="group")).reply
+    assert reply is not None and reply.text == "Added #1: elsewhere"
+    assert not brain.release.is_set()
+    assert count(engine, "tasks") == 1  # the slow turn's task is not stored before its commit
 
 
-@pytest.mark.parametrize("slow_turn", [False], indirect=True)
-def test_a_command_in_the_busy_chat_gives_up_cleanly(
-    slow_turn: tuple[TodoService, SlowBrain], pg_url: str
+def test_another_member_of_the_group_is_not_held_up(
+    slow_turn: tuple[TodoService, SlowBrain, dict[str, Any]]
 ) -> None:
-    service, _ = slow_turn
-    with pytest.raises(ChatBusy):
-        service.handle(inbound("/add later", chat="dm", delivery="busy-1"))
-    assert count(pg_engine(pg_url), "delivery_claims") == 0  # nothing of it stored: redeliverable
+    service, brain, _ = slow_turn
+    reply = service.handle(inbound("/add theirs", user="bob", chat="dm")).reply
+    assert reply is not None and reply.text == "Added #1: theirs"
+    assert not brain.release.is_set()
 
 
-@pytest.mark.parametrize("slow_turn", [True], indirect=True)
-def test_a_row_held_by_a_slow_turn_bounds_the_wait(
-    slow_turn: tuple[TodoService, SlowBrain], pg_url: str
+def test_the_slow_turn_lands_whole_when_the_model_is_done(
+    slow_turn: tuple[TodoService, SlowBrain, dict[str, Any]], engine: Engine
 ) -> None:
-    service, brain = slow_turn
-    # The slow turn holds the user's task counter; an /add elsewhere cannot wait it out.
-    with pytest.raises(ChatBusy):
-        service.handle(inbound("/add elsewhere", chat="group"))
+    service, brain, outcome = slow_turn
     brain.release.set()
-    service.handle(inbound("/add elsewhere", chat="group"))  # and works once it is done
+    for _ in range(300):
+        if "result" in outcome:
+            break
+        threading.Event().wait(0.05)
+    result = outcome["result"]
+    assert result.reply is not None and result.reply.text == "finally"
+    assert result.outbox_id is not None
+    assert count(engine, "tasks", "title = 'from the slow turn'") == 1
+    assert count(engine, "messages") == 4  # /start and its answer, then this turn's two
+    assert count(engine, "outbox") == 1
+
+
+def test_an_add_meanwhile_is_reported_not_hidden(make_service: ServiceFactory,
+                                                 engine: Engine) -> None:
+    """The brain was told #1; another chat took #1 first: the stored answer says what really
+    happened rather than the brain's now-wrong text."""
+    release = threading.Event()
+    told: list[str] = []
+
+    class Brain:
+        def answer(self, request: BrainRequest, tools: Tools) -> Reply:
+            told.append(tools.call("add_task", {"title": "slow one"}).result.message)
+            release.wait(30)
+            return Reply(text="Added #1 for you")
+
+    service = make_service(Brain())
+    service.handle(inbound("/start"))
+    results: list[Any] = []
+    worker = threading.Thread(target=lambda: results.append(
+        service.handle(inbound("add the slow one", delivery="k1"))))
+    worker.start()
+    for _ in range(200):
+        if told:
+            break
+        threading.Event().wait(0.05)
+    service.handle(inbound("/add quick one", chat="other"))
+    release.set()
+    worker.join(30)
+    assert told == ["Added #1: slow one"]
+    reply = results[0].reply
+    assert reply.text.startswith("Added #2: slow one")
+    assert count(engine, "tasks") == 2

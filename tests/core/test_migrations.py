@@ -17,7 +17,7 @@ from models.migrate import downgrade, upgrade
 from tests.pg_databases import temporary_database
 
 EXPECTED_TABLES = {"users", "tasks", "conversations", "messages", "chat_identities",
-                   "delivery_claims", "turn_queue", "alembic_version"}
+                   "delivery_claims", "outbox", "alembic_version"}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

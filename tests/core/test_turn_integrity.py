@@ -13,7 +13,7 @@ from bot_core.bootstrap import build_service
 from bot_core.brains.base import BrainRequest
 from bot_core.reply import Reply
 from bot_core.settings import Settings
-from bot_core.tasks import TaskTools
+from bot_core.tasks import Tools
 from tests.conftest import ServiceFactory, count, inbound, pg_engine
 
 
@@ -30,7 +30,7 @@ def test_a_delivery_is_processed_once(make_service: ServiceFactory, engine: Engi
 class ExplodingBrain:
     """Adds a task, then fails the way a database or bug would (not a BrainUnavailable)."""
 
-    def answer(self, request: BrainRequest, tools: TaskTools) -> Reply:
+    def answer(self, request: BrainRequest, tools: Tools) -> Reply:
         tools.call("add_task", {"title": "half"})
         raise RuntimeError("boom")
 
@@ -41,8 +41,11 @@ def test_an_error_mid_turn_leaves_nothing_and_frees_the_claim(
     s = make_service(brain=ExplodingBrain())
     with pytest.raises(RuntimeError):
         s.handle(inbound("add half", delivery="u-9"))
-    for table in ("tasks", "messages", "users", "conversations", "delivery_claims"):
+    # Nothing of the turn: the user and their conversation exist (first contact is committed
+    # before the model is asked, so no transaction waits on it), the rest is gone.
+    for table in ("tasks", "messages", "delivery_claims", "outbox"):
         assert count(engine, table) == 0, table
+    assert count(engine, "users") == 1 and count(engine, "conversations") == 1
     # The platform's redelivery is processed normally once the fault is gone.
     fixed = make_service()
     assert fixed.handle(inbound("/add half", delivery="u-9")).duplicate is False
