@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import partial
 
 from sqlalchemy import Engine
@@ -31,9 +33,11 @@ def build_brain(settings: Settings) -> Brain:
 
 
 def build_service(
-    settings: Settings | None = None, *, engine: Engine | None = None, brain: Brain | None = None
+    settings: Settings | None = None, *, engine: Engine | None = None, brain: Brain | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> TodoService:
-    """Wire a service from settings; ``engine`` and ``brain`` override the defaults (tests)."""
+    """Wire a service from settings; ``engine``, ``brain`` and ``clock`` override the defaults
+    (tests)."""
     settings = settings or get_settings()
     db_engine = engine or create_db_engine(settings.database_url)
     resolved_settings = settings
@@ -42,4 +46,5 @@ def build_service(
         (lambda: brain) if brain is not None else (lambda: build_brain(resolved_settings)),
         history_max_messages=settings.history_max_messages,
         history_max_chars=settings.history_max_chars,
+        clock=clock or (lambda: datetime.now(UTC)),
     )

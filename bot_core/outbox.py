@@ -50,6 +50,7 @@ class OutboxItem:
     reply: Reply
     attempts: int
     created_at: datetime
+    progress: int = 0
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class RetryLater:
 
     reason: str
     after_seconds: float | None = None
+    progress: int = 0
 
 
 @dataclass(frozen=True)
@@ -144,13 +146,13 @@ class Outbox:
                 .returning(col(OutboxMessage.platform), col(OutboxMessage.workspace),
                            col(OutboxMessage.delivery_key), col(OutboxMessage.target),
                            col(OutboxMessage.reply), col(OutboxMessage.attempts),
-                           col(OutboxMessage.created_at))
+                           col(OutboxMessage.created_at), col(OutboxMessage.progress))
             ).first()
         if row is None:
             return None
         return OutboxItem(id=row_id, platform=row[0], workspace=row[1], delivery_key=row[2],
                           target=row[3], reply=Reply.model_validate_json(row[4]),
-                          attempts=int(row[5]), created_at=row[6])
+                          attempts=int(row[5]), created_at=row[6], progress=int(row[7]))
 
     def record(self, item: OutboxItem, outcome: SendOutcome) -> float | None:
         """Store how a send went; for a retry, the seconds until the next attempt (None when
@@ -172,7 +174,8 @@ class Outbox:
         else:
             delay = retry_delay(item.attempts, outcome.after_seconds)
             values = {"next_attempt_at": now + timedelta(seconds=delay), "lease_until": None,
-                      "failure": outcome.reason[:200]}
+                      "failure": outcome.reason[:200],
+                      "progress": max(outcome.progress, item.progress)}
         with self._engine.begin() as conn:
             conn.execute(update(OutboxMessage).where(col(OutboxMessage.id) == item.id)
                          .values(**values))

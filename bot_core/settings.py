@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     # invocation's 120 s, leaving time to store the turn and send the answer.
     llm_turn_budget_seconds: float = Field(default=60.0, gt=0)
 
+    # The SQS FIFO queue the webhooks hand deliveries to; unset: the in-process queue, where
+    # the webhook itself runs the turn and sends the reply before it answers.
+    todobot_queue_url: str | None = None
+
     history_max_messages: int = Field(default=20, ge=0, le=200)
     history_max_chars: int = Field(default=8000, ge=0)
 

@@ -1,4 +1,5 @@
-"""The ``todobot`` command line: chat in the terminal, migrate, serve, Telegram helpers."""
+"""The ``todobot`` command line: chat in the terminal, migrate, serve, one scheduler sweep,
+Telegram helpers."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="run the local webhook server (uvicorn)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    scheduler = commands.add_parser("scheduler", help="the scheduler's work")
+    scheduler_actions = scheduler.add_subparsers(dest="scheduler_command", required=True)
+    scheduler_actions.add_parser("run", help="one sweep: retry unsent replies, prune old rows")
     _add_telegram_commands(commands)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -30,6 +34,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args.host, args.port)
     if args.command == "telegram":
         return _telegram(args)
+    if args.command == "scheduler":
+        return _scheduler_run()
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 
@@ -49,7 +55,7 @@ def _add_telegram_commands(commands: argparse._SubParsersAction[argparse.Argumen
 
 
 def _telegram(args: argparse.Namespace) -> int:
-    from handlers import telegram_cli
+    from handlers.telegram import cli as telegram_cli
 
     logging.getLogger("handlers").setLevel(logging.INFO)
     if args.telegram_command == "set-webhook":
@@ -69,9 +75,22 @@ def _migrate() -> int:
 def _serve(host: str, port: int) -> int:
     import uvicorn
 
-    from handlers.server import build_app
+    from handlers import composition
+    from handlers.http_app import build_app
 
-    uvicorn.run(build_app(), host=host, port=port, log_level="info")
+    uvicorn.run(build_app(composition.root(), local=True), host=host, port=port,
+                log_level="info")
+    return 0
+
+
+def _scheduler_run() -> int:
+    from handlers import composition
+    from handlers.scheduler import sweep
+
+    report = sweep(composition.root())
+    print(f"Sweep done: {report.retried} replies retried ({report.still_unsent} still unsent), "
+          f"{report.dropped_stale} stale dropped, {report.pruned_rows} outbox rows and "
+          f"{report.pruned_claims} delivery claims pruned.")
     return 0
 
 

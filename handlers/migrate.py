@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 def handler(event: dict[str, Any] | None, context: Any) -> dict[str, Any]:
     """Upgrade to ``head`` (or to ``event["revision"]``); returns the revisions before/after."""
     from bot_core.settings import get_settings
-    from handlers.secrets import load_secrets_into_environ
+    from handlers.aws.secrets import load_secrets_into_environ
     from models.migrate import upgrade
 
     load_secrets_into_environ()

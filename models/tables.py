@@ -173,6 +173,9 @@ class OutboxMessage(SQLModel, table=True):
     created_at: datetime = _created_at()
     next_attempt_at: datetime = _created_at()
     attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # Parts already delivered (a long reply is several messages; a button press is a toast
+    # and an edit): a retry goes on from there instead of repeating them.
+    progress: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     failed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

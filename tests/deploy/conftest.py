@@ -35,3 +35,19 @@ def environ() -> Iterator[os._Environ[str]]:
         os.environ.clear()
         os.environ.update(saved)
         secrets.reset()
+
+
+@pytest.fixture
+def aws_environ() -> Iterator[os._Environ[str]]:
+    """Like ``environ``, for ``handlers.aws.secrets``: ``os.environ`` put back exactly as it
+    was afterwards, that loader forgotten before and after."""
+    from handlers.aws import secrets as aws_secrets
+
+    saved = dict(os.environ)
+    aws_secrets.reset()
+    try:
+        yield os.environ
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        aws_secrets.reset()

@@ -15,9 +15,12 @@ import logging
 import re
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from handlers import event_loop
+
+if TYPE_CHECKING:
+    from telegram import Bot
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +43,10 @@ def set_webhook(url: str, *, drop_pending_updates: bool) -> int:
     """Register the webhook and the command menu; prints what was done (never the secret)."""
     from telegram import BotCommand
 
-    from bot_core.settings import get_settings
-    from handlers.telegram_client import client
+    from handlers import composition
 
-    secret = get_settings().telegram_webhook_secret
+    root = composition.root()
+    secret = root.settings.telegram_webhook_secret
     if secret is None or not _SECRET_TOKEN.match(secret.get_secret_value()):
         print("TELEGRAM_WEBHOOK_SECRET must be set to 1-256 characters of A-Z, a-z, 0-9, _ "
               "and - (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`).",
@@ -51,7 +54,7 @@ def set_webhook(url: str, *, drop_pending_updates: bool) -> int:
         return 2
     if not url.startswith("https://"):
         print("Note: Telegram only delivers to https:// URLs.", file=sys.stderr)
-    bot = client().bot
+    bot = root.telegram_client.bot
     event_loop.run(bot.set_webhook(
         url, secret_token=secret.get_secret_value(), allowed_updates=list(ALLOWED_UPDATES),
         drop_pending_updates=drop_pending_updates,
@@ -68,10 +71,11 @@ def poll(*, once: bool, delete_webhook: bool) -> int:
     """Long polling until Ctrl-C (``once``: process what is waiting, then stop)."""
     from telegram.error import Conflict, NetworkError
 
-    from handlers.telegram_client import LONG_POLL_SECONDS, client
-    from handlers.telegram_turns import receive
+    from handlers import composition
+    from handlers.telegram.client import LONG_POLL_SECONDS
 
-    bot = client().bot
+    root = composition.root()
+    bot = root.telegram_client.bot
     if delete_webhook:
         event_loop.run(bot.delete_webhook(drop_pending_updates=False), timeout=60)
     offset: int | None = None
@@ -79,7 +83,7 @@ def poll(*, once: bool, delete_webhook: bool) -> int:
     try:
         while True:
             try:
-                updates = _get_updates(offset, timeout=0 if once else LONG_POLL_SECONDS)
+                updates = _get_updates(bot, offset, timeout=0 if once else LONG_POLL_SECONDS)
             except Conflict:
                 print("A webhook is set for this bot, so Telegram will not hand out updates "
                       "by polling. Run `todobot telegram poll --delete-webhook` to remove it "
@@ -92,7 +96,9 @@ def poll(*, once: bool, delete_webhook: bool) -> int:
                 continue
             for update in updates:
                 try:
-                    receive(update, None)
+                    delivery = root.telegram_webhook.delivery_of(update)
+                    if delivery is not None:
+                        root.queue.enqueue(delivery)
                 except Exception:  # the same update is fetched again after a pause (logged)
                     log.exception("update %s failed; retrying", update.get("update_id"))
                     time.sleep(RETRY_PAUSE_SECONDS)
@@ -102,13 +108,13 @@ def poll(*, once: bool, delete_webhook: bool) -> int:
                 return 0
             if once:
                 # Confirm what was processed so that Telegram forgets it, then stop.
-                _get_updates(offset, timeout=0)
+                _get_updates(bot, offset, timeout=0)
                 return 0
     except KeyboardInterrupt:
         return 0
 
 
-def _get_updates(offset: int | None, *, timeout: int) -> list[dict[str, Any]]:
+def _get_updates(bot: Bot, offset: int | None, *, timeout: int) -> list[dict[str, Any]]:
     """Raw update dicts: an update python-telegram-bot cannot parse must not stop polling (the
     webhook's processing logs and skips it), so ``Bot.get_updates``, which parses the whole
     batch, is not used; PTB's hint to use it is silenced."""
@@ -116,15 +122,13 @@ def _get_updates(offset: int | None, *, timeout: int) -> list[dict[str, Any]]:
 
     from telegram.warnings import PTBUserWarning
 
-    from handlers.telegram_client import client
-
     warnings.filterwarnings("ignore", message=r"Please use 'Bot\.getUpdates'",
                             category=PTBUserWarning)
 
     kwargs: dict[str, Any] = {"timeout": timeout, "allowed_updates": list(ALLOWED_UPDATES)}
     if offset is not None:
         kwargs["offset"] = offset
-    result = event_loop.run(client().bot.do_api_request("getUpdates", api_kwargs=kwargs,
+    result = event_loop.run(bot.do_api_request("getUpdates", api_kwargs=kwargs,
                                                         read_timeout=timeout + 10),
                             timeout=timeout + 30)
     return [u for u in result if isinstance(u, dict)] if isinstance(result, list) else []

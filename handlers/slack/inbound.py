@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from bot_core.inbound import ButtonAction, Inbound
-from handlers.slack_render import ACTION_PREFIX
+from handlers.slack.render import ACTION_PREFIX
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import html
 from dataclasses import dataclass
 
 from bot_core.reply import Action, Reply, TaskView
-from handlers import telegram_buttons
+from handlers.telegram import buttons
 
 MAX_MESSAGE_UNITS = 4096
 MAX_BUTTON_ROWS = 30
@@ -149,6 +149,6 @@ def _keyboard(actions: tuple[Action, ...], owner: int) -> tuple[tuple[Button, ..
     for action in actions:
         if action.number not in rows and len(rows) >= MAX_BUTTON_ROWS:
             continue
-        data = telegram_buttons.encode(action.kind, action.number, action.view, owner)
+        data = buttons.encode(action.kind, action.number, action.view, owner)
         rows.setdefault(action.number, []).append(Button(action.label, data))
     return tuple(tuple(row) for row in rows.values())

@@ -1,15 +1,16 @@
-"""The process's python-telegram-bot ``Bot``: built on first use, reused by every invocation.
+"""The process's python-telegram-bot ``Bot``, built once by the composition root.
 
-Cold starts matter, so nothing here runs at import of :mod:`handlers.telegram`. The ``Bot`` is
-never ``initialize()``-d: that would call getMe on every cold start for nothing. Sending works
-without it; the bot's id is the number before the colon of its token, and its @username (for
-mentions in groups) comes from ``TELEGRAM_BOT_USERNAME`` or, if unset, from one getMe per
-process, made only when a group message needs it.
+The ``Bot`` is never ``initialize()``-d: that would call getMe on every cold start for nothing.
+Sending works without it; the bot's id is the number before the colon of its token, and its
+@username (for mentions in groups) comes from ``TELEGRAM_BOT_USERNAME`` or, if unset, from one
+getMe per process, made only when a group message needs it. Time periods (``retry_after``) are
+read as timedeltas, python-telegram-bot's documented way forward (``PTB_TIMEDELTA``).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from telegram.request import HTTPXRequest
 
 LONG_POLL_SECONDS = 30
+os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 
 @dataclass(frozen=True)
@@ -84,32 +86,3 @@ def bot_id_from_token(token: str) -> int:
     if not head.isdigit():
         raise ValueError("TELEGRAM_BOT_TOKEN does not look like a bot token (<id>:<secret>)")
     return int(head)
-
-
-_lock = threading.Lock()
-_client: TelegramClient | None = None
-
-
-def client() -> TelegramClient:
-    """The process's client, built from settings on first use."""
-    global _client
-    with _lock:
-        if _client is None:
-            from bot_core.settings import get_settings
-
-            settings = get_settings()
-            if settings.telegram_bot_token is None:
-                raise RuntimeError("TELEGRAM_BOT_TOKEN is not set")
-            _client = TelegramClient(settings.telegram_bot_token.get_secret_value(),
-                                     settings.telegram_api_base_url,
-                                     settings.telegram_bot_username)
-        return _client
-
-
-def reset() -> None:
-    """Close and forget the client (tests that change the environment between cases)."""
-    global _client
-    with _lock:
-        old, _client = _client, None
-    if old is not None:
-        event_loop.run(old.aclose(), timeout=10)

@@ -13,14 +13,15 @@ Translation only; no I/O. Which updates Todobot acts on:
 
 from __future__ import annotations
 
+import json
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 from bot_core.commands import KNOWN_COMMANDS
 from bot_core.inbound import Inbound
-from handlers import telegram_buttons
-from handlers.telegram_client import BotIdentity
+from handlers.telegram import buttons
+from handlers.telegram.client import BotIdentity
 
 if TYPE_CHECKING:
     from telegram import CallbackQuery, Message, Update
@@ -35,13 +36,31 @@ NOT_YOUR_LIST_TEXT = "That list belongs to someone else — send /list for yours
 
 @dataclass(frozen=True)
 class ReplyTarget:
-    """Where and how to answer."""
+    """Where and how to answer; travels with the delivery and is stored in the outbox."""
 
     chat_id: int
     thread_id: int | None = None  # forum topic the message was in
     reply_to: int | None = None  # the user's message, quoted in groups so it is clear whom
     callback_query_id: str | None = None  # a button press to answer
     list_message_id: int | None = None  # the list the pressed button is under: edited in place
+    owner: int = 0  # the Telegram user whose list the reply's buttons act on
+    toast_only: bool = False  # answer the button press with a toast, nothing else
+
+    def to_dict(self) -> dict[str, Any]:
+        return {key: value for key, value in asdict(self).items()
+                if value not in (None, False) and not (key == "owner" and value == 0)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ReplyTarget:
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in known})
+
+    @classmethod
+    def from_json(cls, text: str) -> ReplyTarget:
+        loaded = json.loads(text)
+        if not isinstance(loaded, dict):
+            raise ValueError("a Telegram reply target is a JSON object")
+        return cls.from_dict(loaded)
 
 
 @dataclass(frozen=True)
@@ -58,21 +77,15 @@ class Turn:
 
 
 @dataclass(frozen=True)
-class Canned:
-    """Something we answer with a fixed line (non-text content), once per delivery."""
+class Say:
+    """Something answered with a fixed line and no turn (non-text content; a toast for a
+    button that no longer works or is not the presser's), once per delivery."""
 
     text: str
     target: ReplyTarget
     seq: int
     chat_key: str
-
-
-@dataclass(frozen=True)
-class AnswerOnly:
-    """A button press we cannot act on: answer the callback query, store nothing."""
-
-    callback_query_id: str
-    text: str
+    user_id: int
 
 
 @dataclass(frozen=True)
@@ -82,7 +95,7 @@ class Ignore:
     reason: str
 
 
-Decision = Turn | Canned | AnswerOnly | Ignore
+Decision = Turn | Say | Ignore
 
 
 class Unparseable(ValueError):
@@ -161,11 +174,11 @@ def _message(message: Message, update_id: int, me: BotIdentity) -> Decision:
     thread = message.message_thread_id if message.is_topic_message else None
     if thread is not None:
         _ints(thread)
-    target = ReplyTarget(chat_id=chat.id, thread_id=thread, reply_to=reply_to)
+    target = ReplyTarget(chat_id=chat.id, thread_id=thread, reply_to=reply_to, owner=user.id)
     if message.text is None:
         if message.effective_attachment is None and not message.caption:
             return Ignore("service message")
-        return Canned(NON_TEXT_TEXT, target, update_id, _chat_key(chat.id, thread))
+        return Say(NON_TEXT_TEXT, target, update_id, _chat_key(chat.id, thread), user.id)
     inbound = Inbound(
         platform=PLATFORM, chat_id=str(chat.id), thread_id=str(thread) if thread else None,
         external_user_id=str(user.id), display_name=user.full_name or user.username,
@@ -206,24 +219,28 @@ def _button(query: CallbackQuery, update_id: int) -> Decision:
 
     if not isinstance(query.id, str):
         raise TypeError("callback query id is not a string")
-    press = telegram_buttons.decode(query.data)
+    press = buttons.decode(query.data)
     message = query.message
-    if press is None or message is None:
-        return AnswerOnly(query.id, STALE_BUTTON_TEXT)
-    if press.owner != query.from_user.id:
-        return AnswerOnly(query.id, NOT_YOUR_LIST_TEXT)
+    user = query.from_user
+    _ints(user.id)
+    if press is None or message is None or press.owner != user.id:
+        chat_id = message.chat.id if message is not None else user.id
+        _ints(chat_id)
+        toast = ReplyTarget(chat_id=chat_id, callback_query_id=query.id, toast_only=True)
+        text = NOT_YOUR_LIST_TEXT if press is not None and message is not None else (
+            STALE_BUTTON_TEXT)
+        return Say(text, toast, update_id, _chat_key(chat_id, None), user.id)
     chat = message.chat
     thread = (message.message_thread_id
               if isinstance(message, Message) and message.is_topic_message else None)
-    user = query.from_user
-    _ints(user.id, chat.id, message.message_id, *([] if thread is None else [thread]))
+    _ints(chat.id, message.message_id, *([] if thread is None else [thread]))
     inbound = Inbound(
         platform=PLATFORM, chat_id=str(chat.id), thread_id=str(thread) if thread else None,
         external_user_id=str(user.id), display_name=user.full_name or user.username,
         action=press.action, delivery_key=str(update_id),
     )
     target = ReplyTarget(chat_id=chat.id, thread_id=thread, callback_query_id=query.id,
-                         list_message_id=message.message_id)
+                         list_message_id=message.message_id, owner=user.id)
     return Turn(inbound, target, update_id)
 
 

@@ -1,0 +1,58 @@
+"""Running one queued delivery: its turn through the core, then its reply through the outbox.
+
+The same code runs in the worker Lambda (records from SQS) and in the in-process queue (local
+runs and tests). A delivery seen again (SQS redelivered it, or the platform did) makes no second
+turn — the core's delivery claim sees to that — but whatever of its reply is still unsent goes
+out now.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import nullcontext
+
+from bot_core.outbox import Outbox
+from bot_core.service import TodoService, Where
+from handlers.delivery import Deliverer, QueuedDelivery
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    """Runs deliveries. Raises when the turn could not be stored (the queue runs it again);
+    returns the seconds after which an unsent reply should be retried, or None."""
+
+    def __init__(self, service: TodoService, deliverer: Deliverer) -> None:
+        self._service = service
+        self._deliverer = deliverer
+
+    @property
+    def outbox(self) -> Outbox:
+        return self._deliverer.outbox
+
+    def process(self, delivery: QueuedDelivery) -> float | None:
+        """Run ``delivery`` and send its reply."""
+        row_ids = self._run(delivery)
+        if not row_ids and delivery.delivery_key:
+            # Already processed: send what of its reply is still unsent, if anything.
+            row_ids = self.outbox.unsent_for(delivery.platform, delivery.delivery_key)
+        return self._deliverer.deliver(row_ids)
+
+    def _run(self, delivery: QueuedDelivery) -> list[int]:
+        target = delivery.target_json
+        if delivery.kind == "say":
+            assert delivery.reply is not None, "a say delivery carries its reply"
+            where = Where(target, delivery.platform, delivery.workspace, delivery.delivery_key)
+            row = self._service.say(where, delivery.reply)
+            return [row] if row is not None else []
+        assert delivery.inbound is not None, "turns and overviews carry their inbound"
+        if delivery.kind == "overview":
+            row = self._service.overview(delivery.inbound, target=target).outbox_id
+            return [row] if row is not None else []
+        thinking = (self._deliverer.sender(delivery.platform).thinking(delivery.target)
+                    if delivery.thinks else nullcontext())
+        with thinking:
+            result = self._service.handle(delivery.inbound, target=target)
+        if result.duplicate:
+            log.info("%s delivery was already processed", delivery.platform)
+        return [result.outbox_id] if result.outbox_id is not None else []

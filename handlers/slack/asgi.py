@@ -1,0 +1,36 @@
+"""``POST /slack/events`` on the local server (uvicorn): the same Bolt app as the Lambda,
+dispatched on a worker thread so the event loop never blocks."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from handlers.slack.app import SlackNotConfigured
+from handlers.slack.unparseable import UNPARSEABLE, unparseable_status
+
+if TYPE_CHECKING:
+    from handlers.composition import Root
+
+
+async def slack_asgi_endpoint(root: Root, request: Request) -> Response:
+    """Verify, route and answer one Slack request through Bolt."""
+    from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+
+    from handlers.composition import NotConfigured
+
+    try:
+        app = await run_in_threadpool(lambda: root.bolt_app)
+    except (SlackNotConfigured, NotConfigured):
+        return PlainTextResponse("Slack is not configured", status_code=500)
+    body = await request.body()
+    try:
+        bolt_request = to_bolt_request(request, body)
+    except UNPARSEABLE:
+        event = {"headers": dict(request.headers), "body": body, "isBase64Encoded": False}
+        return PlainTextResponse("", status_code=unparseable_status(root, event))
+    bolt_response = await run_in_threadpool(app.dispatch, bolt_request)
+    return to_starlette_response(bolt_response)

@@ -1,0 +1,71 @@
+"""The Slack function: Bolt's own AWS Lambda adapter behind API Gateway HTTP API (payload 2.0)
+for ``POST /slack/events``, around the Bolt app built while this module is imported (INIT)."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from handlers import composition
+from handlers.aws import snapstart
+from handlers.slack.app import SlackNotConfigured
+from handlers.slack.unparseable import UNPARSEABLE, unparseable_status
+
+if TYPE_CHECKING:
+    from slack_bolt.adapter.aws_lambda import SlackRequestHandler
+
+log = logging.getLogger(__name__)
+
+def lambda_adapter(root: composition.Root) -> SlackRequestHandler:
+    """Bolt's Lambda adapter around the root's Bolt app, built once per root."""
+    def build() -> SlackRequestHandler:
+        from slack_bolt.adapter.aws_lambda import SlackRequestHandler
+
+        return SlackRequestHandler(root.bolt_app)
+    return root.part("slack_lambda_adapter", build)
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """AWS Lambda entry point for ``POST /slack/events`` (events, commands, interactivity)."""
+    root = composition.root()
+    try:
+        adapter = lambda_adapter(root)
+    except (SlackNotConfigured, composition.NotConfigured) as error:
+        log.error("Slack is not configured: %s", error)
+        return _response(500, "Slack is not configured")
+    event = _normalised(event)
+    try:
+        response: dict[str, Any] = adapter.handle(event, context)  # type: ignore[no-untyped-call]
+    except UNPARSEABLE:
+        return _response(unparseable_status(root, event), "")
+    return response
+
+
+def _normalised(event: dict[str, Any]) -> dict[str, Any]:
+    """A shallow copy with the fields Bolt's adapter indexes directly made safe (it writes
+    into ``headers``; a missing ``isBase64Encoded`` would be a KeyError)."""
+    normalised = dict(event)
+    normalised["headers"] = {
+        str(k).lower(): v for k, v in (event.get("headers") or {}).items()
+    }
+    normalised["isBase64Encoded"] = bool(event.get("isBase64Encoded", False))
+    normalised["body"] = event.get("body") or ""
+    return normalised
+
+
+def _response(status: int, body: str) -> dict[str, Any]:
+    return {"statusCode": status, "body": body, "headers": {"content-type": "text/plain"}}
+
+
+def _warm() -> None:
+    """Build the function's stack at INIT; a missing configuration is reported per request."""
+    root = composition.root()
+    try:
+        lambda_adapter(root)
+        root.warm("queue")
+    except (SlackNotConfigured, composition.NotConfigured) as error:
+        log.error("Slack is not configured: %s", error)
+
+
+_warm()
+snapstart.register(composition.root)
