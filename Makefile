@@ -48,20 +48,26 @@ $(NODE_STAMP): package.json package-lock.json infra/offline/patch-serverless-off
 	npm ci --no-audit --no-fund
 	touch $@
 
-## deploy-check: build the Lambda artifact, `osls package` it, cfn-lint the template
-## (W3005: osls adds DependsOn next to the Ref/GetAtt it already has; harmless)
+## deploy-check: build the Lambda artifact, `osls package` it, cfn-lint the template, and the
+## same with SnapStart on (the opt-in param) into .serverless-snapstart/
+## (W3005: osls adds DependsOn next to the Ref/GetAtt it already has; harmless.
+##  W8003: a Condition on an osls param, such as alarmEmail, is constant in the template)
+CFN_LINT := $(BIN)/cfn-lint --ignore-checks W3005 W8003 --
 deploy-check: $(VENV)/.installed-dev $(NODE_STAMP)
 	$(BIN)/python infra/build_lambda.py
 	$(OSLS) package --stage dev
-	$(BIN)/cfn-lint --ignore-checks W3005 -- .serverless/cloudformation-template-update-stack.json
+	$(CFN_LINT) .serverless/cloudformation-template-update-stack.json
+	$(OSLS) package --stage dev --param="snapStart=true" --package .serverless-snapstart
+	$(CFN_LINT) .serverless-snapstart/cloudformation-template-update-stack.json
 
-## offline: the Lambdas under serverless-offline on 127.0.0.1:3000 (Lambda API on :3002, where
-## the deferred turns go), from the sources and this venv, configured by your environment
-## (DATABASE_URL, TELEGRAM_*, SLACK_*, OPENAI_*; see infra/deploy.md)
+## offline: the Lambdas under serverless-offline on 127.0.0.1:3000 (Lambda API on :3002), from
+## the sources and this venv, configured by your environment (DATABASE_URL, TELEGRAM_*, SLACK_*,
+## OPENAI_*). No queue unless TODOBOT_OFFLINE_QUEUE_URL is set: the webhooks do the whole turn.
+## With a local SQS: TODOBOT_OFFLINE_SQS_ENDPOINT, TODOBOT_OFFLINE_QUEUE_URL, AWS_ENDPOINT_URL_SQS
+## (infra/deploy.md, "Running it locally")
 offline: $(VENV)/.installed $(NODE_STAMP)
 	$(BIN)/todobot migrate
 	VIRTUAL_ENV="$(abspath $(VENV))" PATH="$(abspath $(BIN)):$$PATH" TODOBOT_LAMBDA_ARTIFACT= \
-	AWS_ENDPOINT_URL_LAMBDA=http://127.0.0.1:3002 \
 	AWS_ACCESS_KEY_ID="$${AWS_ACCESS_KEY_ID:-offline}" \
 	AWS_SECRET_ACCESS_KEY="$${AWS_SECRET_ACCESS_KEY:-offline}" \
 		$(OSLS) offline start --stage local
@@ -72,4 +78,4 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python -m tests.bench
 
 clean:
-	rm -rf $(VENV) todobot.db build .serverless
+	rm -rf $(VENV) todobot.db build .serverless .serverless-snapstart

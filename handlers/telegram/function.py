@@ -4,11 +4,36 @@ is built while this module is imported, at INIT, without touching the network.""
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 from mangum import Mangum
 
 from handlers import composition
 from handlers.aws import snapstart
 
-_ROOT = composition.root().warm("telegram_webhook", "http_app")
+
+def asgi_adapter(root: composition.Root) -> Mangum:
+    """Mangum around the root's Starlette app, built once per root."""
+    return root.part("mangum", lambda: Mangum(root.http_app, lifespan="off"))
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """AWS Lambda entry point for ``POST /telegram/webhook``."""
+    _ensure_event_loop()
+    response: dict[str, Any] = asgi_adapter(composition.root())(event, context)
+    return response
+
+
+def _ensure_event_loop() -> None:
+    """Mangum runs the app on the thread's current event loop. Lambda calls the handler on its
+    main thread, which has one; a thread that has none (tests calling the handler from many
+    threads, as many containers would) gets its own."""
+    try:
+        asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+
+
+asgi_adapter(composition.root().warm("telegram_webhook"))
 snapstart.register(composition.root)
-handler = Mangum(_ROOT.http_app, lifespan="off")

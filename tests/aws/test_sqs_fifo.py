@@ -242,11 +242,14 @@ def test_each_conversation_runs_in_send_order_and_one_batch_at_a_time(
 def test_records_carry_sqs_fifo_attributes_and_increasing_sequence_numbers(
     fifo_queue: FifoQueue, product_queue: SqsQueue, sqs_client: SQSClient,
 ) -> None:
-    handler = RecordingHandler()
+    recorder = RecordingHandler()
     seen: list[dict[str, Any]] = []
-    esm = EventSourceMapping(sqs_client, fifo_queue.url,
-                             lambda event, context: seen.extend(event["Records"]) or handler(
-                                 event, context))
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        seen.extend(event["Records"])
+        return recorder(event, context)
+
+    esm = EventSourceMapping(sqs_client, fifo_queue.url, handler)
     product_queue.send_batch([turn("chat", seq) for seq in range(12)])
     assert_fifo_clean(esm.drain())
 
@@ -425,18 +428,24 @@ def test_a_conversation_waits_behind_every_record_still_in_flight(
     """Only the failed record gets a retry delay; the one behind it, reported too, keeps the
     queue's 30 s visibility timeout, and while it is in flight SQS hands out nothing of the
     group, not even the failed record whose delay is over."""
+    delayed_at: list[float] = []
+
+    def delay_only_the_failed_one(record: dict[str, Any], skipped: bool) -> None:
+        if not skipped:
+            product_queue.retry_later(record["receiptHandle"], 1)
+            delayed_at.append(time.time())
+
     handler = RecordingHandler(
         fails=lambda record: json.loads(record["body"])["seq"] == 0
         and record["attributes"]["ApproximateReceiveCount"] == "1",
-        on_failure=lambda record, skipped: None if skipped else product_queue.retry_later(
-            record["receiptHandle"], 1),
+        on_failure=delay_only_the_failed_one,
     )
     esm = EventSourceMapping(sqs_client, fifo_queue.url, handler)
     product_queue.send_batch([turn("chat", 0), turn("chat", 1)])
     first = esm.poll_once()
     assert len(first.failed) == 2
 
-    time.sleep(max(0.0, handler.attempts[0].at + 1.5 - time.time()))  # the delay is over
+    time.sleep(max(0.0, delayed_at[0] + 1.2 - time.time()))  # its delay is over
     assert queue_counts(sqs_client, fifo_queue.url) == {"visible": 1, "in_flight": 1,
                                                          "delayed": 0}
     assert esm.poll_once().empty  # blocked by the record behind it
@@ -723,7 +732,7 @@ def test_the_client_is_built_offline_with_ack_path_timeouts(
     monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", "http://127.0.0.1:9")
     monkeypatch.setattr(socket.socket, "connect", no_network)
     queue = SqsQueue(URL)
-    config = queue.client.meta.config
+    config: Any = queue.client.meta.config  # botocore's Config sets its options dynamically
     assert (config.connect_timeout, config.read_timeout) == (1, 2)
     assert config.retries == {"mode": "standard", "total_max_attempts": 3}
     assert queue.client.meta.endpoint_url == "http://127.0.0.1:9"  # boto3 read the variable

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.pool import NullPool, QueuePool
 
-from handlers.lambda_db import LAMBDA_CONNECT_TIMEOUT_S, LAMBDA_POOL_RECYCLE_S, engine_options
+from handlers.aws.lambda_db import LAMBDA_CONNECT_TIMEOUT_S, LAMBDA_POOL_RECYCLE_S, engine_options
 from models.db import create_db_engine
 
 

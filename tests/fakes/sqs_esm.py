@@ -193,6 +193,7 @@ class EventSourceMapping:
             exception = error
         elapsed = time.monotonic() - started
         ids = [record["messageId"] for record in records]
+        error_text: str | None
         if exception is not None:
             failed_ids, error_text = set(ids), f"handler raised {exception!r}"
         elif elapsed > self.function_timeout_s:

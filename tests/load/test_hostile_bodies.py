@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from handlers.slack_inbound import plain_text
+from handlers.slack.inbound import plain_text
 from tests.conftest import count
 from tests.fakes.telegram_api import visible_text
 from tests.load.test_hostile_telegram import assert_acceptable_to_telegram

@@ -20,7 +20,7 @@ from tests.load.strategies import telegram_update
 from tests.telegram.conftest import SECRET, TelegramBot
 
 TABLES = ("users", "chat_identities", "conversations", "messages", "tasks", "delivery_claims",
-          "turn_queue")
+          "outbox")
 FORGERIES: list[str | None] = [None, "", "wrong", SECRET + "x", SECRET[:-1], SECRET.upper(),
                                SECRET + "\x00", " " + SECRET]
 CASES = settings(deadline=None, suppress_health_check=[
@@ -62,7 +62,7 @@ def deliver_and_check(bot: TelegramBot, update: dict[str, Any], secret: str | No
         assert len(bot.api.calls) == calls_before
         return
     assert response["statusCode"] == 200, response
-    assert bot.rows("turn_queue") == 0
+    assert bot.rows("outbox", "sent_at IS NULL AND failed_at IS NULL") == 0
     made = bot.api.calls[calls_before:]
     for call in made:
         assert_acceptable_to_telegram(call)

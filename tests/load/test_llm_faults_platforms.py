@@ -135,7 +135,7 @@ def test_telegram_turn_survives_the_fault(tg: TelegramBot, faulty: FakeOpenAI, f
     assert fake_lambda.errors == []
     assert len(fake_lambda.invocations) == (1 if deferred else 0)
     assert tg.api.methods()[-2:] == ["sendChatAction", "sendMessage"]
-    assert tg.rows("turn_queue") == 0
+    assert tg.rows("outbox", "sent_at IS NULL AND failed_at IS NULL") == 0
     assert_turn_survived(tg.engine, fault, tg.api.sent_texts(), faulty)
 
 

@@ -173,9 +173,9 @@ def test_postgresql_restarted_mid_burst_every_update_stored_exactly_once(
     assert all(claims[str(d.update_id)] == 1 for d in deliveries)
     with db.connect() as conn:
         counts = {table: conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
-                  for table in ("delivery_claims", "messages", "tasks", "users", "turn_queue")}
+                  for table in ("delivery_claims", "messages", "tasks", "users", "outbox")}
     assert counts == {"delivery_claims": BURST, "messages": 2 * BURST, "tasks": CHATS * ADDS,
-                      "users": CHATS, "turn_queue": 0}
+                      "users": CHATS, "outbox": 0}
     replies = Counter(str(c["text"]) for c in telegram_api.calls_to("sendMessage"))
     unanswered = 0
     for delivery in deliveries:

@@ -73,7 +73,7 @@ def test_every_telegram_fixture_delivered_five_times_has_one_effect(
     assert statuses == [200] * TIMES
     assert bot.api.methods() == methods
     assert {table: bot.rows(table) for table in rows} == rows
-    assert bot.rows("turn_queue") == 0
+    assert bot.rows("outbox", "sent_at IS NULL AND failed_at IS NULL") == 0
 
 
 def test_telegram_deferred_turn_redelivered_and_invoked_twice_each_time_has_one_effect(
@@ -98,7 +98,7 @@ def test_telegram_deferred_turn_redelivered_and_invoked_twice_each_time_has_one_
     assert len(model.bodies) == 1
     assert tg.api.methods() == ["sendChatAction", "sendMessage"]
     assert tg.api.sent_texts() == ["Noted."]
-    assert (tg.rows("messages"), tg.rows("delivery_claims"), tg.rows("turn_queue")) == (2, 1, 0)
+    assert (tg.rows("messages"), tg.rows("delivery_claims"), tg.rows("outbox")) == (2, 1, 0)
 
 
 # -- Slack ------------------------------------------------------------------------------------

@@ -74,7 +74,7 @@ def test_fifty_updates_behind_an_llm_turn_are_stored_in_update_id_order(
     try:
         threads = _start([partial(served.telegram, u) for u in random.sample(later, N)],
                          statuses)
-        wait_until(lambda: _count(db, "turn_queue") == N + 1, "all updates to be queued",
+        wait_until(lambda: _count(db, "outbox") == N + 1, "all updates to be queued",
                    timeout=60)
         assert _count(db, "messages") == 0  # nobody overtook the thinking turn
     finally:
@@ -90,7 +90,7 @@ def test_fifty_updates_behind_an_llm_turn_are_stored_in_update_id_order(
         (n, f"Task {n:02d}") for n in range(1, N + 1)]
     assert telegram_api.sent_texts() == ["Noted."] + [f"Added #{n}: Task {n:02d}"
                                                       for n in range(1, N + 1)]
-    assert _count(db, "turn_queue") == 0
+    assert _count(db, "outbox", "sent_at IS NULL AND failed_at IS NULL") == 0
 
 
 def test_fifty_updates_of_one_chat_at_once_each_run_once(
@@ -108,7 +108,7 @@ def test_fifty_updates_of_one_chat_at_once_each_run_once(
     assert [n for n, _ in tasks] == list(range(1, N + 1))
     assert [f"/add {title}" for _, title in tasks] == stored  # numbered in the order they ran
     assert len(telegram_api.calls_to("sendMessage")) == N
-    assert (_count(db, "users"), _count(db, "delivery_claims"), _count(db, "turn_queue")) == (
+    assert (_count(db, "users"), _count(db, "delivery_claims"), _count(db, "outbox")) == (
         1, N, 0)
 
 
@@ -150,7 +150,7 @@ def test_a_chat_with_a_backlog_does_not_starve_other_chats_slack_or_healthz(
     backlog = [private_text(f"/add Later {n}", user_id=CHAT + 2) for n in range(45)]
     try:
         waiting = _start([partial(served.telegram, u) for u in backlog], statuses)
-        wait_until(lambda: _count(db, "turn_queue") == 46, "the backlog to be queued",
+        wait_until(lambda: _count(db, "outbox") == 46, "the backlog to be queued",
                    timeout=60)
         others = run_concurrently([
             partial(served.telegram, private_text("/add elsewhere", user_id=CHAT + 3)),

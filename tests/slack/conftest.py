@@ -13,13 +13,9 @@ from tests.slack.harness import BOT_TOKEN, FUNCTION_NAME, SIGNING_SECRET, SlackH
 
 
 def _reset_process_state() -> None:
-    import handlers.slack
-    from handlers import runtime
+    from handlers import composition
 
-    if runtime.shared_engine.cache_info().currsize:
-        runtime.shared_engine().dispose()
-    runtime.reset()
-    handlers.slack.reset()
+    composition.reset()
 
 
 @pytest.fixture(scope="session")

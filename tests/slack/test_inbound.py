@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from handlers.slack_inbound import (
+from handlers.slack.inbound import (
     command_inbound,
     command_text,
     event_inbound,

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from handlers.slack_app import SHORTCUT_CALLBACK_ID
+from handlers.slack.app import SHORTCUT_CALLBACK_ID
 
 MANIFEST = Path(__file__).resolve().parents[2] / "infra" / "slack-manifest.yaml"
 URL = "https://YOUR-API/slack/events"

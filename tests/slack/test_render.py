@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot_core.reply import Reply, TaskView, actions_for
-from handlers.slack_inbound import decode_action
-from handlers.slack_render import (
+from handlers.slack.inbound import decode_action
+from handlers.slack.render import (
     MAX_HOME_BLOCKS,
     MAX_MESSAGE_BLOCKS,
     MAX_SECTION_CHARS,

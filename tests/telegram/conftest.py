@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from handlers import lambda_async, runtime, telegram_client, telegram_turns
+from handlers import composition
 from handlers.telegram import handler
 from tests.conftest import FIXTURES, pg_engine
 from tests.fakes.http import FakeResponse
@@ -181,17 +181,12 @@ class TelegramBot:
     def nothing_written(self) -> bool:
         return all(self.rows(t) == 0 for t in (
             "users", "chat_identities", "conversations", "messages", "tasks",
-            "delivery_claims", "turn_queue"))
+            "delivery_claims", "outbox"))
 
 
 def reset_process_state() -> None:
-    """Forget every per-process singleton (engine disposed, clients closed)."""
-    if runtime.shared_engine.cache_info().currsize:
-        runtime.shared_engine().dispose()
-    telegram_turns.reset()
-    telegram_client.reset()
-    lambda_async.reset()
-    runtime.reset()
+    """Forget the process's composition root (engine disposed, clients closed)."""
+    composition.reset()
 
 
 @pytest.fixture(scope="session")

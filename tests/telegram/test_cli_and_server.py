@@ -14,7 +14,7 @@ import uvicorn
 from starlette.testclient import TestClient
 
 from handlers.cli import main
-from handlers.server import build_app
+from handlers.http_app import build_app
 from tests.telegram.conftest import (
     SECRET,
     TelegramBot,

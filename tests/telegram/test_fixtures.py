@@ -57,7 +57,7 @@ def test_fixture_payload(bot: TelegramBot, name: str) -> None:
     assert response["statusCode"] == 200
     assert bot.api.methods() == methods
     assert {table: bot.rows(table) for table in rows} == rows
-    assert bot.rows("turn_queue") == 0
+    assert bot.rows("outbox", "sent_at IS NULL AND failed_at IS NULL") == 0
 
 
 def test_start_greets_by_name(bot: TelegramBot) -> None:

@@ -69,7 +69,7 @@ def test_twenty_concurrent_updates_behind_an_llm_turn_are_stored_in_order(
 
     later = [private_text(f"/add Task {n:02d}") for n in range(1, 21)]
     threads = _start(later, statuses)
-    wait_until(lambda: tg.rows("turn_queue") == 21, "all twenty updates to be queued")
+    wait_until(lambda: tg.rows("outbox") == 21, "all twenty updates to be queued")
     assert tg.rows("messages") == 0  # nobody overtook the running turn
     gate.set()
     for thread in busy + threads:
@@ -78,7 +78,7 @@ def test_twenty_concurrent_updates_behind_an_llm_turn_are_stored_in_order(
     assert sorted(statuses.values()) == [200] * 21
     assert tg.user_messages() == ["hello there"] + [f"/add Task {n:02d}" for n in range(1, 21)]
     assert tg.api.sent_texts() == ["Noted."] + [f"Added #{n}: Task {n:02d}" for n in range(1, 21)]
-    assert tg.rows("turn_queue") == 0
+    assert tg.rows("outbox", "sent_at IS NULL AND failed_at IS NULL") == 0
 
 
 def test_another_container_holding_the_chat_makes_twenty_updates_wait_their_turn(
@@ -90,7 +90,7 @@ def test_another_container_holding_the_chat_makes_twenty_updates_wait_their_turn
     with tg.engine.connect() as other_container:
         _hold_chat_elsewhere(other_container, str(USER_ID))
         threads = _start(updates, statuses)
-        wait_until(lambda: tg.rows("turn_queue") == 20, "all twenty updates to be queued")
+        wait_until(lambda: tg.rows("outbox") == 20, "all twenty updates to be queued")
         assert tg.rows("messages") == 0
         _release_chat(other_container, str(USER_ID))
     for thread in threads:

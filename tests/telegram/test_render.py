@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 from bot_core.inbound import ButtonAction
 from bot_core.reply import Reply, TaskView, actions_for
-from handlers import telegram_buttons
-from handlers.telegram_render import MAX_BUTTON_ROWS, render, utf16_len
+from handlers.telegram import buttons as telegram_buttons
+from handlers.telegram.render import MAX_BUTTON_ROWS, render, utf16_len
 from tests.fakes.telegram_api import visible_text
 
 
