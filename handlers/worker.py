@@ -13,7 +13,13 @@ from typing import Any
 
 from handlers import composition
 from handlers.aws import snapstart
-from handlers.aws.sqs_batch import MAX_GROUPS_AT_ONCE, BatchSettings, process_records
+from handlers.aws.sqs_batch import (
+    MAX_GROUPS_AT_ONCE,
+    BatchSettings,
+    DeadLetter,
+    process_records,
+)
+from handlers.aws.sqs_queue import OutgoingMessage, SqsQueue, fifo_id
 
 INSTANT_RESERVE_MS = 20_000
 """Time a command, button or fixed answer may need: its turn plus sending (with retries)."""
@@ -21,6 +27,19 @@ SEND_ALLOWANCE_MS = 20_000
 
 _ROOT = composition.root(pool_size=MAX_GROUPS_AT_ONCE).warm("worker", "queue")
 snapstart.register(composition.root)
+
+
+def dead_letter_queue(root: composition.Root) -> DeadLetter | None:
+    """Moves a record to the configured dead-letter queue (None: the redrive policy does)."""
+    url = root.settings.todobot_dead_letter_queue_url
+    if not url:
+        return None
+    queue = root.part("dead_letter_queue", lambda: SqsQueue(url))
+
+    def move(message_id: str, group: str, body: str) -> None:
+        # The record's own group and message id are valid FIFO ids as they are.
+        queue.send(OutgoingMessage(group_id=group, dedup_id=fifo_id(message_id), body=body))
+    return move
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -37,8 +56,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings = BatchSettings(
         instant_reserve_ms=INSTANT_RESERVE_MS,
         brain_reserve_ms=int(root.settings.llm_turn_budget_seconds * 1000) + SEND_ALLOWANCE_MS,
+        max_receives=root.settings.todobot_queue_max_receives,
     )
     failures = process_records(records, root.worker,
                                remaining_ms=lambda: int(context.get_remaining_time_in_millis()),
-                               retry_later=retry_later, settings=settings)
+                               retry_later=retry_later, settings=settings,
+                               dead_letter=dead_letter_queue(root))
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failures]}

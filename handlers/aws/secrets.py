@@ -21,8 +21,10 @@ plus :data:`EXTRA_SECRET_NAMES`) are read: a ``PATH`` or ``AWS_REGION`` in
 ``TODOBOT_SSM_SECRETS`` is refused, never requested nor exported. Values are never logged: only
 names and timing.
 
-Call it from the first invocation, not at import: in Lambda's INIT phase it would put the
-secrets into a SnapStart snapshot (and a changed parameter would then need a new version).
+Called during Lambda's INIT (a handler module building its stack at import), the values become
+part of the function's SnapStart snapshot when SnapStart is on (Lambda encrypts snapshots):
+restored copies do not read SSM again, so a changed parameter takes effect with the next
+published version (a deploy) rather than in the next new container.
 """
 
 from __future__ import annotations

@@ -13,6 +13,11 @@ What the event source mapping and FIFO need from us:
 - An unsent reply is retried through the queue a few times; after that the record is let go
   and the outbox row is the scheduler's, so a platform outage neither dead-letters stored turns
   nor blocks the conversation behind them.
+- A record whose turn keeps failing is moved to the dead-letter queue by the worker itself on
+  its last allowed receive, and the rest of its group goes on. Left to the redrive policy, the
+  records reported failed behind it would be received (and counted) with it every time and
+  follow it into the dead-letter queue. The redrive policy stays as the backstop for a worker
+  that cannot even run.
 """
 
 from __future__ import annotations
@@ -40,10 +45,16 @@ MAX_TURN_BACKOFF_SECONDS = 300
 
 @dataclass(frozen=True)
 class BatchSettings:
-    """How much time a record may need before the function's deadline."""
+    """How much time a record may need before the function's deadline, and when a failing
+    record is given up on (the redrive policy's ``maxReceiveCount``)."""
 
     instant_reserve_ms: int
     brain_reserve_ms: int
+    max_receives: int = 5
+
+
+DeadLetter = Callable[[str, str, str], None]
+"""Moves a record (message id, group, body) to the dead-letter queue; raises if it could not."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +69,7 @@ class _Record:
 def process_records(
     records: Sequence[dict[str, Any]], worker: Worker, *, remaining_ms: Callable[[], int],
     retry_later: Callable[[str, int], None], settings: BatchSettings,
+    dead_letter: DeadLetter | None = None,
 ) -> list[str]:
     """Run the records; the message ids to report as ``batchItemFailures``."""
     groups: dict[str, list[_Record]] = {}
@@ -66,7 +78,7 @@ def process_records(
         groups.setdefault(record.group, []).append(record)
 
     def run(group: list[_Record]) -> list[str]:
-        return _run_group(group, worker, remaining_ms, retry_later, settings)
+        return _run_group(group, worker, remaining_ms, retry_later, settings, dead_letter)
 
     if len(groups) <= 1:
         return [failed for group in groups.values() for failed in run(group)]
@@ -86,14 +98,30 @@ def _record(raw: dict[str, Any]) -> _Record:
 
 
 def _run_group(group: list[_Record], worker: Worker, remaining_ms: Callable[[], int],
-               retry_later: Callable[[str, int], None], settings: BatchSettings) -> list[str]:
+               retry_later: Callable[[str, int], None], settings: BatchSettings,
+               dead_letter: DeadLetter | None) -> list[str]:
+    def give_up(record: _Record) -> bool:
+        """Move a record on its last allowed receive to the dead-letter queue; True if done."""
+        if dead_letter is None or record.receive_count < settings.max_receives:
+            return False
+        try:
+            dead_letter(record.message_id, record.group, record.body)
+        except Exception as error:  # noqa: BLE001 - the redrive policy moves it instead
+            log.error("could not dead-letter record %s (%s)", record.message_id,
+                      type(error).__name__)
+            return False
+        log.error("record %s failed %d times; moved to the dead-letter queue", record.message_id,
+                  record.receive_count)
+        return True
+
     for index, record in enumerate(group):
         rest = group[index + 1:]
         try:
             delivery = QueuedDelivery.model_validate_json(record.body)
         except ValidationError:
-            log.error("record %s is not a delivery this worker understands; it will end in "
-                      "the dead-letter queue", record.message_id)
+            log.error("record %s is not a delivery this worker understands", record.message_id)
+            if give_up(record):
+                continue
             return _fail(record, 0, rest, retry_later)
         reserve = settings.brain_reserve_ms if delivery.thinks else settings.instant_reserve_ms
         if remaining_ms() < reserve:
@@ -105,6 +133,8 @@ def _run_group(group: list[_Record], worker: Worker, remaining_ms: Callable[[], 
         except Exception:  # the turn was not stored: the queue runs it again
             log.exception("%s delivery failed (receive %d)", delivery.platform,
                           record.receive_count)
+            if give_up(record):
+                continue
             backoff = min(2 ** record.receive_count, MAX_TURN_BACKOFF_SECONDS)
             return _fail(record, backoff, rest, retry_later)
         if delay is not None:
