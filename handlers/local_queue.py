@@ -45,6 +45,17 @@ class GroupOrder:
         self._groups: dict[str, _Group] = {}
         self._arrivals = itertools.count()
 
+    def waiting(self, group: str) -> int:
+        """Deliveries of ``group`` waiting for their turn (tests, operations)."""
+        with self._lock:
+            state = self._groups.get(group)
+            return len(state.waiting) if state is not None else 0
+
+    def groups(self) -> int:
+        """Groups with a delivery running or waiting."""
+        with self._lock:
+            return len(self._groups)
+
     @contextmanager
     def turn(self, group: str, seq: int) -> Iterator[None]:
         """Wait for this delivery's turn in its group, hold it inside the block."""
