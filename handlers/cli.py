@@ -85,7 +85,7 @@ def _serve(host: str, port: int) -> int:
 
 def _scheduler_run() -> int:
     from handlers import composition
-    from handlers.scheduler import sweep
+    from handlers.sweep import sweep
 
     report = sweep(composition.root())
     print(f"Sweep done: {report.retried} replies retried ({report.still_unsent} still unsent), "

@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from slack_sdk import WebClient
     from slack_sdk.signature import Clock
     from sqlalchemy import Engine
-    from starlette.applications import Starlette
 
     from bot_core.brains.base import Brain
     from bot_core.outbox import Outbox
@@ -213,14 +212,6 @@ class Root:
 
             return build_bolt_app(self.settings, self.queue.enqueue, clock=self._slack_clock)
         return self._once("bolt_app", build)
-
-    @property
-    def http_app(self) -> Starlette:
-        def build() -> Starlette:
-            from handlers.http_app import build_app
-
-            return build_app(self)
-        return self._once("http_app", build)
 
     def close(self) -> None:
         """Release connections and HTTP pools (tests, and SnapStart's before-snapshot hook)."""

@@ -94,7 +94,7 @@ def _lifespan(root: Root, *, sweeping: bool
 
 
 async def _sweep_forever(root: Root) -> None:
-    from handlers.scheduler import sweep
+    from handlers.sweep import sweep
 
     while True:
         await asyncio.sleep(SWEEP_EVERY_SECONDS)

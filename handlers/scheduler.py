@@ -1,54 +1,14 @@
-"""The scheduler Lambda (``handlers.scheduler.handler``, EventBridge every minute), also run by
-``todobot scheduler run`` and in the background of ``todobot serve``.
-
-One sweep: send the outbox rows whose retry is due, give up on replies too old to make sense,
-and prune what has served its purpose (sent rows, old delivery claims). Each step reads through
-an index with a limit, so a sweep's cost does not grow with the number of tasks or messages.
-Reminders plug in here as one more step. Two sweeps at once are harmless: a row is sent by
-whoever leases it.
-"""
+"""The scheduler Lambda (``handlers.scheduler.handler``, EventBridge every minute): one sweep
+(:mod:`handlers.sweep`). The stack is built while this module is imported, at INIT."""
 
 from __future__ import annotations
 
-import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 from handlers import composition
 from handlers.aws import snapstart
-
-log = logging.getLogger(__name__)
-
-BATCH = 100
-"""Outbox rows one sweep sends at most (the rest are due in the next sweep)."""
-
-
-@dataclass(frozen=True)
-class SweepReport:
-    """What one sweep did (counts only: never what was said)."""
-
-    retried: int = 0
-    still_unsent: int = 0
-    dropped_stale: int = 0
-    pruned_rows: int = 0
-    pruned_claims: int = 0
-
-
-def sweep(root: composition.Root) -> SweepReport:
-    """One pass over what is due."""
-    outbox = root.outbox
-    due = outbox.due(BATCH)
-    unsent = 0
-    for row_id in due:
-        if root.deliverer.deliver([row_id]) is not None:
-            unsent += 1
-    stale = outbox.drop_stale()
-    rows, claims = outbox.prune()
-    report = SweepReport(retried=len(due), still_unsent=unsent, dropped_stale=stale,
-                         pruned_rows=rows, pruned_claims=claims)
-    if due or stale or rows or claims:
-        log.info("scheduler sweep: %s", report)
-    return report
+from handlers.sweep import sweep
 
 
 def handler(event: dict[str, Any] | None, context: Any) -> dict[str, Any]:
@@ -56,5 +16,5 @@ def handler(event: dict[str, Any] | None, context: Any) -> dict[str, Any]:
     return {"ok": True, **asdict(sweep(composition.root()))}
 
 
-_ROOT = composition.root().warm("deliverer")
+composition.root().warm("deliverer")
 snapstart.register(composition.root)

@@ -11,11 +11,12 @@ from mangum import Mangum
 
 from handlers import composition
 from handlers.aws import snapstart
+from handlers.http_app import build_app
 
 
 def asgi_adapter(root: composition.Root) -> Mangum:
     """Mangum around the root's Starlette app, built once per root."""
-    return root.part("mangum", lambda: Mangum(root.http_app, lifespan="off"))
+    return root.part("mangum", lambda: Mangum(build_app(root), lifespan="off"))
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

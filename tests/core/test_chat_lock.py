@@ -78,7 +78,7 @@ def test_another_member_of_the_group_is_not_held_up(
 def test_the_slow_turn_lands_whole_when_the_model_is_done(
     slow_turn: tuple[TodoService, SlowBrain, dict[str, Any]], engine: Engine
 ) -> None:
-    service, brain, outcome = slow_turn
+    _service, brain, outcome = slow_turn
     brain.release.set()
     for _ in range(300):
         if "result" in outcome:

@@ -11,11 +11,11 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from bot_core.outbox import OutboxItem, RetryLater, Sent, SendOutcome, add_to_outbox
+from bot_core.outbox import OutboxItem, RetryLater, SendOutcome, Sent, add_to_outbox
 from bot_core.reply import Reply
 from bot_core.settings import Settings
 from handlers.composition import Root
-from handlers.scheduler import sweep
+from handlers.sweep import sweep
 from models.db import UnitOfWork
 
 
