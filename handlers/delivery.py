@@ -98,8 +98,9 @@ class Deliverer:
         self.outbox = outbox
         self._senders = senders
 
-    def sender(self, platform: str) -> ReplySender:
-        return self._senders[platform]
+    def sender(self, platform: str) -> ReplySender | None:
+        """The platform's sender; None while the platform is not configured (its rows wait)."""
+        return self._senders.get(platform)
 
     def deliver(self, row_ids: Sequence[int]) -> float | None:
         """Send the rows; None when every one is done (sent, refused, or being sent by someone

@@ -9,7 +9,6 @@ out now.
 from __future__ import annotations
 
 import logging
-from contextlib import nullcontext
 
 from bot_core.outbox import Outbox
 from bot_core.service import TodoService, Where
@@ -47,12 +46,19 @@ class Worker:
             return [row] if row is not None else []
         assert delivery.inbound is not None, "turns and overviews carry their inbound"
         if delivery.kind == "overview":
-            row = self._service.overview(delivery.inbound, target=target).outbox_id
+            # Run again (a short Retry-After, the queue's retry): send the view already queued
+            # rather than queue a second copy for the scheduler to publish, stale, later.
+            if delivery.delivery_key:
+                queued = self.outbox.unsent_for(delivery.platform, delivery.delivery_key)
+                if queued:
+                    return queued
+            row = self._service.overview(delivery.inbound, target=target,
+                                         delivery_key=delivery.delivery_key).outbox_id
             return [row] if row is not None else []
-        thinking = (self._deliverer.sender(delivery.platform).thinking(delivery.target)
-                    if delivery.thinks else nullcontext())
-        with thinking:
-            result = self._service.handle(delivery.inbound, target=target)
+        sender = self._deliverer.sender(delivery.platform) if delivery.thinks else None
+        result = self._service.handle(
+            delivery.inbound, target=target,
+            thinking=(lambda: sender.thinking(delivery.target)) if sender is not None else None)
         if result.duplicate:
             log.info("%s delivery was already processed", delivery.platform)
         return [result.outbox_id] if result.outbox_id is not None else []

@@ -29,10 +29,14 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def _ensure_event_loop() -> None:
     """Mangum runs the app on the thread's current event loop. Lambda calls the handler on its
     main thread, which has one; a thread that has none (tests calling the handler from many
-    threads, as many containers would) gets its own."""
+    threads, as many containers would) gets its own, and so does one whose current loop other
+    code closed (else every later invocation of the container failed: "Event loop is
+    closed")."""
     try:
-        asyncio.get_event_loop_policy().get_event_loop()
+        loop: asyncio.AbstractEventLoop | None = asyncio.get_event_loop_policy().get_event_loop()
     except RuntimeError:
+        loop = None
+    if loop is None or loop.is_closed():
         asyncio.set_event_loop(asyncio.new_event_loop())
 
 

@@ -47,8 +47,10 @@ class ReplyTarget:
     toast_only: bool = False  # answer the button press with a toast, nothing else
 
     def to_dict(self) -> dict[str, Any]:
+        # ``is not``: 0 == False, and a chat id 0 dropped here made the row unsendable
         return {key: value for key, value in asdict(self).items()
-                if value not in (None, False) and not (key == "owner" and value == 0)}
+                if value is not None and value is not False
+                and not (key == "owner" and value == 0)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ReplyTarget:

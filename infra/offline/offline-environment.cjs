@@ -1,17 +1,27 @@
 // A local osls plugin (listed first by infra/offline/plugins.cjs): the functions' environment
 // under serverless-offline, where CloudFormation never runs.
 //
-// In AWS the webhooks and the worker get TODOBOT_QUEUE_URL = the turn queue's URL, a `Ref` that
-// CloudFormation resolves. serverless-offline cannot, and would hand the handlers the string
-// "[object Object]". Before it (or serverless-offline-sqs) builds its functions, every such
-// TODOBOT_QUEUE_URL becomes TODOBOT_OFFLINE_QUEUE_URL when that is set and not empty (a queue on
-// a local SQS, such as moto's server), and is removed otherwise: no queue, so the webhook does
-// the whole turn in-process, as outside Lambda. Nothing else is touched, and `osls package` /
-// `osls deploy` never run these hooks.
+// In AWS the webhooks and the worker get TODOBOT_QUEUE_URL = the turn queue's URL, and the
+// worker TODOBOT_DEAD_LETTER_QUEUE_URL = its dead-letter queue's: `Ref`s that CloudFormation
+// resolves. serverless-offline cannot, and would hand the handlers the string
+// "[object Object]". Before it (or serverless-offline-sqs) builds its functions, each such
+// variable becomes TODOBOT_OFFLINE_QUEUE_URL (TODOBOT_OFFLINE_DEAD_LETTER_QUEUE_URL) when that is
+// set and not empty (a queue on a local SQS, such as moto's server), and is removed otherwise.
+// No TODOBOT_QUEUE_URL means no queue: a webhook then does the whole turn in-process, as outside
+// Lambda, and so also reads the secrets the worker reads (its TODOBOT_SSM_SECRETS gains the
+// worker's names). Nothing else is touched, and `osls package` / `osls deploy` never run these
+// hooks.
 "use strict";
 
-const VARIABLE = "TODOBOT_QUEUE_URL";
-const OVERRIDE = "TODOBOT_OFFLINE_QUEUE_URL";
+const OVERRIDES = {
+  TODOBOT_QUEUE_URL: "TODOBOT_OFFLINE_QUEUE_URL",
+  TODOBOT_DEAD_LETTER_QUEUE_URL: "TODOBOT_OFFLINE_DEAD_LETTER_QUEUE_URL",
+};
+const QUEUE = "TODOBOT_QUEUE_URL";
+const SECRETS = "TODOBOT_SSM_SECRETS";
+
+const names = (value) =>
+  typeof value === "string" ? value.split(",").map((n) => n.trim()).filter(Boolean) : [];
 
 class TodobotOfflineEnvironment {
   constructor(serverless) {
@@ -24,19 +34,27 @@ class TodobotOfflineEnvironment {
   }
 
   apply() {
-    const url = (process.env[OVERRIDE] || "").trim();
     const { service } = this.serverless;
-    const environments = [service.provider.environment || {}];
-    for (const key of service.getAllFunctions()) {
-      environments.push(service.getFunction(key).environment || {});
-    }
-    for (const environment of environments) {
-      if (!Object.prototype.hasOwnProperty.call(environment, VARIABLE)) continue;
-      if (typeof environment[VARIABLE] === "string") continue; // a literal: left as it is
-      if (url) {
-        environment[VARIABLE] = url;
-      } else {
-        delete environment[VARIABLE];
+    const functions = service.getAllFunctions().map((key) => service.getFunction(key));
+    // The worker's secrets: those of the functions the queue invokes (an sqs event).
+    const workerSecrets = functions
+      .filter((fn) => (fn.events || []).some((event) => event && event.sqs))
+      .flatMap((fn) => names((fn.environment || {})[SECRETS]));
+    const provider = service.provider.environment || {};
+    for (const environment of [provider, ...functions.map((fn) => fn.environment || {})]) {
+      for (const [variable, override] of Object.entries(OVERRIDES)) {
+        if (!Object.prototype.hasOwnProperty.call(environment, variable)) continue;
+        if (typeof environment[variable] === "string") continue; // a literal: left as it is
+        const url = (process.env[override] || "").trim();
+        if (url) {
+          environment[variable] = url;
+          continue;
+        }
+        delete environment[variable];
+        if (variable === QUEUE && environment !== provider && SECRETS in environment) {
+          environment[SECRETS] = [...new Set([...names(environment[SECRETS]), ...workerSecrets])]
+            .join(",");
+        }
       }
     }
   }

@@ -6,7 +6,10 @@
 //    FakeLambdaContext only reads `name`, so every handler saw function_name "Fake" and
 //    invoked_function_arn "arn:aws:lambda:serverless:Fake". After the patch, function_name is
 //    the real name (todobot-local-worker) and invoked_function_arn is that name too, because
-//    serverless-offline's Invoke API matches names, not ARNs.
+//    serverless-offline's Invoke API matches names, not ARNs. And get_remaining_time_in_millis()
+//    counted down from FakeLambdaContext's default of 6 s whatever the function's timeout: the
+//    worker, which stops taking records when too little time is left for a turn, sent every
+//    record back. The runner now passes the function's timeout (serverless.yml) in the context.
 //
 // 2. serverless-offline-sqs (loaded only with TODOBOT_OFFLINE_SQS_ENDPOINT; serverless.yml):
 //    a. It deleted every record of a batch once the handler returned, ignoring the handler's
@@ -45,6 +48,22 @@ const patches = [
         "        context = FakeLambdaContext(**input.get('context', {}))\n",
         `        raw_context = input.get('context', {})  # ${MARKER}\n` +
           "        context = FakeLambdaContext(name=raw_context.get('functionName', 'Fake'), **raw_context)\n",
+      ],
+    ],
+  },
+  {
+    what: "serverless-offline: Python Lambda context with the function's timeout",
+    file: join(modules, "serverless-offline/src/lambda/handler-runner/python-runner/PythonRunner.js"),
+    marker: `// ${MARKER}`,
+    replacements: [
+      [
+        "    const { handler, runtime } = funOptions\n",
+        "    const { handler, runtime } = funOptions\n" +
+          `    this.timeoutSeconds = funOptions.timeout / 1000 // ${MARKER}\n`,
+      ],
+      [
+        "      const input = stringify({\n        context,\n",
+        "      const input = stringify({\n        context: { ...context, timeout: this.timeoutSeconds },\n",
       ],
     ],
   },

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from moto.server import ThreadedMotoServer
 
-from handlers import secrets
+from handlers.aws import secrets
 
 
 @pytest.fixture(scope="session")
@@ -35,19 +35,3 @@ def environ() -> Iterator[os._Environ[str]]:
         os.environ.clear()
         os.environ.update(saved)
         secrets.reset()
-
-
-@pytest.fixture
-def aws_environ() -> Iterator[os._Environ[str]]:
-    """Like ``environ``, for ``handlers.aws.secrets``: ``os.environ`` put back exactly as it
-    was afterwards, that loader forgotten before and after."""
-    from handlers.aws import secrets as aws_secrets
-
-    saved = dict(os.environ)
-    aws_secrets.reset()
-    try:
-        yield os.environ
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        aws_secrets.reset()

@@ -41,6 +41,7 @@ SECRETS = {
 ARN = "arn:${AWS::Partition}"
 PARAMETER_ARN = f"{ARN}:ssm:${{AWS::Region}}:${{AWS::AccountId}}:parameter/todobot/{STAGE}"
 QUEUE_ARN = {"Fn::GetAtt": ["TurnQueue", "Arn"]}
+DLQ_ARN = {"Fn::GetAtt": ["TurnDeadLetterQueue", "Arn"]}
 
 Template = dict[str, Any]
 Packager = Callable[..., Template]
@@ -176,6 +177,14 @@ def test_the_webhooks_and_the_worker_get_the_queue_url(template: Template) -> No
         assert environment(template, key)["TODOBOT_QUEUE_URL"] == {"Ref": "TurnQueue"}
     for key in ("scheduler", "migrate"):
         assert "TODOBOT_QUEUE_URL" not in environment(template, key)
+    # The worker dead-letters a record itself on the redrive policy's last receive.
+    worker = environment(template, "worker")
+    assert worker["TODOBOT_DEAD_LETTER_QUEUE_URL"] == {"Ref": "TurnDeadLetterQueue"}
+    redrive = template["Resources"]["TurnQueue"]["Properties"]["RedrivePolicy"]
+    assert worker["TODOBOT_QUEUE_MAX_RECEIVES"] == str(redrive["maxReceiveCount"])
+    for key in (*WEBHOOKS, "scheduler", "migrate"):
+        assert not {"TODOBOT_DEAD_LETTER_QUEUE_URL", "TODOBOT_QUEUE_MAX_RECEIVES"} & set(
+            environment(template, key))
 
 
 def test_no_secret_or_account_is_in_the_template(template: Template) -> None:
@@ -316,15 +325,18 @@ def test_each_role_is_least_privilege(template: Template, key: str) -> None:
                                                               "Arn"]}
     granted = statements_granting(template, key)
     expected = {"logs:CreateLogStream", "logs:PutLogEvents", "ssm:GetParameters", "kms:Decrypt"}
+    queue_rights: dict[str, list[Any]] = {}
     if key in WEBHOOKS:
-        expected |= {"sqs:SendMessage"}
+        queue_rights = {"sqs:SendMessage": [QUEUE_ARN]}  # the turn queue, not its dead letters
     elif key == "worker":
-        expected |= {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
-                     "sqs:GetQueueAttributes"}
-    assert set(granted) == expected
-    for action in expected:
-        if action.startswith("sqs:"):
-            assert granted[action] == [QUEUE_ARN]  # the turn queue, not its dead letters
+        queue_rights = {action: [QUEUE_ARN] for action in (
+            "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
+            "sqs:GetQueueAttributes")}
+        # A record on its last allowed receive is moved to the dead-letter queue by the worker.
+        queue_rights["sqs:SendMessage"] = [DLQ_ARN]
+    assert set(granted) == expected | set(queue_rights)
+    for action, resources_ in queue_rights.items():
+        assert granted[action] == resources_
     log_group = (f"{ARN}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:/aws/lambda/"
                  f"todobot-{STAGE}-{key}:*")
     assert granted["logs:PutLogEvents"] == [{"Fn::Sub": log_group}]
@@ -370,6 +382,24 @@ def test_no_function_may_invoke_a_function(template: Template) -> None:
         assert any(targets(props["FunctionName"], key) for key in allowed)
 
 
+def test_no_credential_from_the_environment_is_packaged(tmp_path: Path) -> None:
+    """osls writes the resolved service (custom included) to serverless-state.json, which a
+    deploy uploads: nothing may copy the caller's AWS credentials into it."""
+    artifact = tmp_path / "artifact.zip"
+    artifact.write_bytes(b"PK\x05\x06" + bytes(18))
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    env.update(TODOBOT_LAMBDA_ARTIFACT=str(artifact), SLS_TELEMETRY_DISABLED="1",
+               AWS_ACCESS_KEY_ID="AKIAPACKAGEDKEYID000", AWS_SECRET_ACCESS_KEY="packaged-secret",
+               AWS_SESSION_TOKEN="packaged-session-token")
+    subprocess.run([str(OSLS), "package", "--stage", STAGE, "--package", str(tmp_path / "pkg")],
+                   cwd=ROOT, env=env, check=True, capture_output=True, timeout=120)
+    for path in (tmp_path / "pkg").iterdir():
+        if path.suffix == ".json":
+            text = path.read_text()
+            for value in ("AKIAPACKAGEDKEYID000", "packaged-secret", "packaged-session-token"):
+                assert value not in text, path.name
+
+
 # Versions and SnapStart ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("which", ["default", "snapStart=true"])
@@ -408,8 +438,8 @@ def test_snapstart_when_asked_for(snapstart_template: Template) -> None:
             "FunctionName"]
 
     def qualified(value: Any, key: str) -> bool:
-        return value == {"Fn::Join": [":", [{"Fn::GetAtt": [logical_id(key), "Arn"]},
-                                            "snapstart"]]}
+        return bool(value == {"Fn::Join": [":", [{"Fn::GetAtt": [logical_id(key), "Arn"]},
+                                                 "snapstart"]]})
 
     uris = [i["Properties"]["IntegrationUri"]
             for i in resources(template, "AWS::ApiGatewayV2::Integration").values()]
@@ -454,22 +484,43 @@ def test_serverless_offline_sqs_is_loaded_only_with_a_local_endpoint(endpoint: s
 @pytest.mark.parametrize("override", [None, "", "http://127.0.0.1:4566/000000000000/q.fifo"])
 def test_offline_the_queue_url_is_the_local_one_or_none(override: str | None) -> None:
     """serverless-offline cannot resolve the queue's Ref: under it TODOBOT_QUEUE_URL is
-    TODOBOT_OFFLINE_QUEUE_URL, or unset (no queue: the webhook does the whole turn)."""
+    TODOBOT_OFFLINE_QUEUE_URL, or unset (no queue: the webhook does the whole turn, and reads
+    the worker's secrets too)."""
     script = """
       const Plugin = require('./infra/offline/offline-environment.cjs');
       const functions = {
-        telegram: {environment: {TODOBOT_QUEUE_URL: {Ref: 'TurnQueue'}, OTHER: 'kept'}},
+        telegram: {environment: {
+          TODOBOT_QUEUE_URL: {Ref: 'TurnQueue'}, OTHER: 'kept',
+          TODOBOT_SSM_SECRETS: 'TELEGRAM_BOT_TOKEN,TELEGRAM_WEBHOOK_SECRET'}},
+        worker: {environment: {TODOBOT_QUEUE_URL: {Ref: 'TurnQueue'},
+                               TODOBOT_DEAD_LETTER_QUEUE_URL: {Ref: 'TurnDeadLetterQueue'},
+                               TODOBOT_SSM_SECRETS: 'DATABASE_URL,TELEGRAM_BOT_TOKEN'},
+                 events: [{sqs: {arn: {'Fn::GetAtt': ['TurnQueue', 'Arn']}}}]},
         migrate: {environment: {TODOBOT_SSM_SECRETS: 'DATABASE_URL'}},
         literal: {environment: {TODOBOT_QUEUE_URL: 'http://given/q.fifo'}},
       };
-      const service = {provider: {}, getAllFunctions: () => Object.keys(functions),
+      const service = {provider: {environment: {STAGE: 'local'}},
+                       getAllFunctions: () => Object.keys(functions),
                        getFunction: (key) => functions[key]};
       new Plugin({service}).hooks['before:offline:start:init']();
       console.log(JSON.stringify(functions));
     """
-    env = {} if override is None else {"TODOBOT_OFFLINE_QUEUE_URL": override}
+    dead_letters = (override or "").replace("q.fifo", "dlq.fifo")
+    env = {} if override is None else {"TODOBOT_OFFLINE_QUEUE_URL": override,
+                                       "TODOBOT_OFFLINE_DEAD_LETTER_QUEUE_URL": dead_letters}
     functions = node(script, env)
-    expected = {"OTHER": "kept"} | ({"TODOBOT_QUEUE_URL": override} if override else {})
-    assert functions["telegram"]["environment"] == expected
+    telegram = functions["telegram"]["environment"]
+    assert telegram.pop("OTHER") == "kept"
+    if override:
+        assert telegram == {"TODOBOT_QUEUE_URL": override,
+                            "TODOBOT_SSM_SECRETS": "TELEGRAM_BOT_TOKEN,TELEGRAM_WEBHOOK_SECRET"}
+        assert functions["worker"]["environment"]["TODOBOT_QUEUE_URL"] == override
+        assert functions["worker"]["environment"]["TODOBOT_DEAD_LETTER_QUEUE_URL"] == (
+            dead_letters)
+    else:
+        assert telegram == {
+            "TODOBOT_SSM_SECRETS": "TELEGRAM_BOT_TOKEN,TELEGRAM_WEBHOOK_SECRET,DATABASE_URL"}
+        assert functions["worker"]["environment"] == {
+            "TODOBOT_SSM_SECRETS": "DATABASE_URL,TELEGRAM_BOT_TOKEN"}
     assert functions["migrate"]["environment"] == {"TODOBOT_SSM_SECRETS": "DATABASE_URL"}
     assert functions["literal"]["environment"] == {"TODOBOT_QUEUE_URL": "http://given/q.fifo"}
