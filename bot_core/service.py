@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -105,17 +106,21 @@ class TodoService:
             self._brain = self._brain_factory()
         return self._brain
 
-    def handle(self, inbound: Inbound, *, target: str | None = None) -> TurnResult:
+    def handle(self, inbound: Inbound, *, target: str | None = None,
+               thinking: Callable[[], AbstractContextManager[None]] | None = None
+               ) -> TurnResult:
         """Process one turn and store it with its reply (and, given ``target``, the outbox row
         that will deliver it) in one transaction.
 
+        ``thinking`` is entered while the brain works on a free-text turn (the platform's
+        "typing…"), only once the delivery is known to be new: a redelivery shows nothing.
         Database errors propagate after a full rollback, so the queue runs the turn again; LLM
         failures are answered with an apology, the user's message kept and no task changed.
         """
         where = (Where(target, inbound.platform, inbound.workspace, inbound.delivery_key)
                  if target is not None else None)
         if needs_brain(inbound):
-            return self._brain_turn(inbound, where)
+            return self._brain_turn(inbound, where, thinking or nullcontext)
         with self._unit_of_work() as uow:
             session = uow.session
             if inbound.delivery_key and not claim_delivery(
@@ -146,14 +151,16 @@ class TodoService:
         return outbox_id
 
     def overview(self, inbound: Inbound, view: ListView = "open", *,
-                 target: str | None = None) -> TurnResult:
+                 target: str | None = None, delivery_key: str | None = None) -> TurnResult:
         """The user's list for ``view``, without a turn: no message is stored and no delivery
         claimed (only the user, on first contact).
 
         For surfaces that show the list whenever they are opened (Slack's App Home tab), where
         storing a "/list" turn per glance would fill the conversation with noise.
+        ``delivery_key`` is kept on the outbox row (to find it when the delivery runs again).
         """
-        where = Where(target, inbound.platform, inbound.workspace) if target else None
+        where = (Where(target, inbound.platform, inbound.workspace, delivery_key)
+                 if target else None)
         with self._unit_of_work() as uow:
             user_id = self._user(uow.session, inbound)
             reply = list_reply(TaskTools(uow.session, user_id), view)
@@ -179,13 +186,15 @@ class TodoService:
 
     # -- free text -------------------------------------------------------------------------
 
-    def _brain_turn(self, inbound: Inbound, where: Where | None) -> TurnResult:
+    def _brain_turn(self, inbound: Inbound, where: Where | None,
+                    thinking: Callable[[], AbstractContextManager[None]]) -> TurnResult:
         context = self._read_context(inbound)
         if context is None:
             return TurnResult(reply=None, duplicate=True)
         user_text = _user_text(inbound)
         tools = ReplayedTools(self._unit_of_work, context.user_id)
-        reply = self._think(inbound, user_text, context.history, tools)
+        with thinking():
+            reply = self._think(inbound, user_text, context.history, tools)
         with self._unit_of_work() as uow:
             session = uow.session
             if inbound.delivery_key and not claim_delivery(

@@ -66,6 +66,11 @@ class SlackNotConfigured(RuntimeError):
     """SLACK_BOT_TOKEN or SLACK_SIGNING_SECRET is missing."""
 
 
+class NotQueued(RuntimeError):
+    """An event's delivery could not be queued (with the in-process queue: run). Bolt answers
+    500 and Slack delivers it again; never taken for a malformed payload (:func:`on_error`)."""
+
+
 class SlackGate(RequestVerification):
     """Bolt's signature check (v0 HMAC, 300 s window) with an injectable clock, so that
     Slack's documented example (timestamp 1531420618) can be verified; marks the request as
@@ -210,7 +215,7 @@ class Listeners:
             return
         target = {"mode": "post", "channel": inbound.chat_id, "thread_ts": reply_thread(body),
                   "user": inbound.external_user_id}
-        self._enqueue(_delivery("turn", inbound, target))
+        self._queue_event(_delivery("turn", inbound, target))
 
     def home(self, ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
         """The Home tab shows the user's open tasks with their buttons."""
@@ -220,8 +225,8 @@ class Listeners:
             return
         event_id = _str(body.get("event_id"))
         target = {"mode": "home", "user": inbound.external_user_id}
-        self._enqueue(_delivery("overview", inbound, target,
-                                key=f"home:{event_id}" if event_id else None))
+        self._queue_event(_delivery("overview", inbound, target,
+                                    key=f"home:{event_id}" if event_id else None))
 
     def button(self, ack: Ack, body: dict[str, Any], context: BoltContext,
                respond: Respond) -> None:
@@ -258,6 +263,12 @@ class Listeners:
                   "user": inbound.external_user_id}
         if not self._queue(_delivery("turn", inbound, target)):
             log.error("a message shortcut could not be queued")
+
+    def _queue_event(self, delivery: QueuedDelivery) -> None:
+        try:
+            self._enqueue(delivery)
+        except Exception as error:
+            raise NotQueued(f"a Slack {delivery.kind} could not be queued") from error
 
     def _queue(self, delivery: QueuedDelivery) -> bool:
         try:

@@ -64,7 +64,8 @@ class LoopbackServer:
                 ).encode()
                 try:
                     self.send_response(response.status)
-                    self.send_header("Content-Type", "application/json")
+                    if not any(k.lower() == "content-type" for k in response.headers):
+                        self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(payload)))
                     for key, value in response.headers.items():
                         self.send_header(key, value)

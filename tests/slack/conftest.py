@@ -1,15 +1,21 @@
 """Fixtures of the Slack tests: the fake Slack API, and handler() wired to it and to a real
-database (SQLite and PostgreSQL, through the shared ``db_url`` fixture)."""
+database (SQLite and PostgreSQL, through the shared ``db_url`` fixture).
+
+Outside Lambda (no ``TODOBOT_QUEUE_URL``) the queue is the in-process one: by the time
+handler() returns, the turn has run and its reply has been sent (or left in the outbox for the
+scheduler). The queue path on AWS is tests/pipeline's.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
-from tests.fakes.lambda_api import FakeLambda
+from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack_api import FakeSlack
-from tests.slack.harness import BOT_TOKEN, FUNCTION_NAME, SIGNING_SECRET, SlackHarness
+from tests.slack.harness import BOT_TOKEN, SIGNING_SECRET, SlackHarness
 
 
 def _reset_process_state() -> None:
@@ -35,13 +41,15 @@ def fake_slack(_session_slack: FakeSlack) -> FakeSlack:
 def slack(db_url: str, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
           ) -> Iterator[SlackHarness]:
     """handler() with this test's database and the fake Slack; offline brain unless a test
-    sets OPENAI_BASE_URL (then it calls ``reset_slack()``)."""
+    sets OPENAI_BASE_URL (then it calls ``reset_slack()``, or uses ``llm``)."""
     monkeypatch.setenv("DATABASE_URL", db_url)
     monkeypatch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)
     monkeypatch.setenv("SLACK_SIGNING_SECRET", SIGNING_SECRET)
     monkeypatch.setenv("SLACK_API_BASE_URL", fake_slack.base_url)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("TODOBOT_QUEUE_URL", raising=False)
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
     _reset_process_state()
     yield SlackHarness(fake_slack)
     _reset_process_state()
@@ -53,23 +61,31 @@ def reset_slack() -> object:
     return _reset_process_state
 
 
-@pytest.fixture(scope="session")
-def _session_lambda() -> Iterator[FakeLambda]:
-    from handlers.slack import handler
+@pytest.fixture
+def install_root(slack: SlackHarness) -> Callable[..., Any]:
+    """``install_root(**options)``: a composition root built from this test's environment with
+    ``options`` (``clock=``, ``slack_clock=``, ``senders=``), used by handler() from now on."""
+    from handlers import composition
+    from tests.slack.harness import TestRoot
 
-    with FakeLambda(handler) as fake:
-        yield fake
+    def install(**options: Any) -> composition.Root:
+        from bot_core.settings import get_settings
+
+        composition.reset()
+        root = TestRoot(get_settings(), **options)
+        composition.install(root)
+        return root
+
+    return install
 
 
 @pytest.fixture
-def fake_lambda(slack: SlackHarness, _session_lambda: FakeLambda,
-                monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeLambda]:
-    """Run as in Lambda: lazy listeners re-invoke the function through boto3, which reaches
-    this fake, which runs ``handlers.slack.handler`` on a thread like another container."""
-    fake = _session_lambda
-    fake.invocations.clear()
-    fake.errors.clear()
-    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", FUNCTION_NAME)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", fake.url)
-    yield fake
-    fake.wait_idle()
+def llm(slack: SlackHarness, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
+    """The fake OpenAI server as the brain (no retries: a test scripts every answer)."""
+    with FakeOpenAI() as fake:
+        monkeypatch.setenv("OPENAI_BASE_URL", fake.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+        monkeypatch.setenv("LLM_MAX_RETRIES", "0")
+        _reset_process_state()
+        yield fake
+        _reset_process_state()

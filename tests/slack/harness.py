@@ -7,16 +7,23 @@ import base64
 import json
 import time
 import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
+from slack_sdk import WebClient
 from slack_sdk.signature import Clock, SignatureVerifier
 
+from bot_core.outbox import OutboxItem, SendOutcome, Sent
+from bot_core.settings import Settings
+from handlers.composition import Root
+from handlers.delivery import ReplySender
 from tests.conftest import FIXTURES
 from tests.fakes.lambda_api import FakeLambdaContext
-from tests.fakes.slack_api import FakeSlack
+from tests.fakes.slack_api import BOT_USER_ID, FakeSlack
 
 SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
 BOT_TOKEN = "xoxb-test-token"
@@ -121,6 +128,18 @@ class SlackHarness:
 
     fake: FakeSlack
     contexts: list[FakeLambdaContext] = field(default_factory=list)
+    response_urls: list[str] = field(default_factory=list)
+    """The response_url of every command and press sent, in order (each its own, as Slack
+    gives them)."""
+
+    @property
+    def last_response_url(self) -> str:
+        return self.response_urls[-1]
+
+    def answers(self, url: str | None = None) -> list[dict[str, Any]]:
+        """The messages Slack accepted at a response_url (the last one sent by default)."""
+        target = self.last_response_url if url is None else url
+        return [post.message for post in self.fake.accepted_hook_posts(target)]
 
     def call(self, event: dict[str, Any]) -> dict[str, Any]:
         from handlers.slack import handler
@@ -141,16 +160,20 @@ class SlackHarness:
         return self.call(apigw_event(body, headers, base64_body=base64_body))
 
     def command(self, text: str, *, user: str = "W111", channel: str = "C111",
-                trigger: str | None = None, team: str | None = None) -> dict[str, Any]:
-        """``/todo <text>`` in the shape of the Bolt fixture, response_url on the fake."""
+                trigger: str | None = None, team: str | None = None,
+                response_url: str | None = None) -> dict[str, Any]:
+        """``/todo <text>`` in the shape of the Bolt fixture, with a new response_url on the
+        fake (or ``response_url``)."""
         body = fixture_text("slash_command_bolt.txt")
         fields = dict(parse_qsl(body, keep_blank_values=True))
         if team is not None:  # a plain workspace, not the fixture's Enterprise Grid
             fields["team_id"] = team
             fields.pop("enterprise_id", None)
             fields.pop("enterprise_name", None)
+        url = response_url or self.fake.hook_url()
+        self.response_urls.append(url)
         fields.update(command="/todo", text=text, user_id=user, channel_id=channel,
-                      response_url=self.fake.hook_url(),
+                      response_url=url,
                       trigger_id=trigger or f"{uuid.uuid4().int % 10**9}.111.xxx")
         return self.send_form(urlencode(fields))
 
@@ -159,7 +182,8 @@ class SlackHarness:
         """A button press in the shape of the block_actions fixture, under ``owner``'s list
         (the presser's own unless given)."""
         payload = fixture_json("block_actions.json")
-        payload["response_url"] = self.fake.hook_url("actions/T111/111/random-value")
+        payload["response_url"] = url = self.fake.hook_url(kind="actions")
+        self.response_urls.append(url)
         payload["user"]["id"] = user
         payload["trigger_id"] = trigger or f"{uuid.uuid4().int % 10**9}.222.valid"
         payload["actions"][0].update(action_id=action_id, value=f"{action_id}:{owner or user}")
@@ -174,3 +198,59 @@ class SlackHarness:
         payload["event"].update(text=text, user=user)
         payload["event_id"] = event_id or f"Ev{uuid.uuid4().hex[:10].upper()}"
         return self.send_json(payload, extra_headers=extra_headers)
+
+    def mention(self, text: str, *, user: str = "W111", channel: str = "C111",
+                thread_ts: str | None = None, event_id: str | None = None,
+                extra_headers: dict[str, str] | None = None) -> dict[str, Any]:
+        """``@todobot <text>`` in a channel (in ``thread_ts``'s thread if given), in the shape
+        of the Bolt app_mention fixture (workspace: its Enterprise Grid org, as ``command``)."""
+        payload = fixture_json("event_callback_app_mention_bolt.json")
+        ts = f"1700000000.{uuid.uuid4().int % 10**6:06d}"
+        payload["event"].update(text=f"<@{BOT_USER_ID}> {text}", user=user, channel=channel,
+                                ts=ts, event_ts=ts)
+        if thread_ts is not None:
+            payload["event"]["thread_ts"] = thread_ts
+        payload["event_id"] = event_id or f"Ev{uuid.uuid4().hex[:10].upper()}"
+        return self.send_json(payload, extra_headers=extra_headers)
+
+
+class TestRoot(Root):
+    """A composition root whose reply senders a test may replace (``senders={}``: nothing can
+    be sent, every reply stays in the outbox; or a recording sender), and whose Web API
+    client may time out sooner than the product's 10 s (``slack_timeout``)."""
+
+    __test__ = False
+
+    def __init__(self, settings: Settings, *, senders: dict[str, ReplySender] | None = None,
+                 slack_timeout: int | None = None, **options: Any) -> None:
+        super().__init__(settings, **options)
+        self._test_senders = senders
+        self._slack_timeout = slack_timeout
+
+    @property
+    def senders(self) -> dict[str, ReplySender]:
+        if self._test_senders is not None:
+            return self._test_senders
+        return super().senders
+
+    @property
+    def slack_client(self) -> WebClient:
+        client = super().slack_client
+        if self._slack_timeout is not None:
+            client.timeout = self._slack_timeout
+        return client
+
+
+@dataclass
+class RecordingSender:
+    """A Slack sender that says nothing and remembers what it was asked to send."""
+
+    items: list[OutboxItem] = field(default_factory=list)
+
+    def send(self, item: OutboxItem) -> SendOutcome:
+        self.items.append(item)
+        return Sent()
+
+    @contextmanager
+    def thinking(self, target: Mapping[str, Any]) -> Iterator[None]:
+        yield

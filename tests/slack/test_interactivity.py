@@ -30,8 +30,8 @@ def test_done_button_runs_the_command_and_replaces_the_message(
     slack.command("add Call mom")
     response = slack.press("todo:done:1:open")
     assert response["statusCode"] == 200
-    (post,) = slack.fake.hook_posts
-    assert post.path == "/hooks/actions/T111/111/random-value"
+    assert response.get("body", "") == ""
+    (post,) = slack.fake.hook_posts_to(slack.last_response_url)
     assert post.message["replace_original"] is True
     assert _sections(post.message["blocks"]) == [
         "Done: #1 Buy milk\nYour open tasks:", "☐ *#2* Call mom"]
@@ -62,9 +62,11 @@ def test_button_for_someone_elses_task_is_not_found(slack: SlackHarness, engine:
 def test_same_press_delivered_twice_runs_once(slack: SlackHarness, engine: Engine) -> None:
     slack.command("add Buy milk")
     slack.press("todo:done:1:open", trigger="7.7.same")
+    assert len(slack.answers()) == 1
     slack.press("todo:undo:1:open", trigger="7.7.same")  # same trigger_id: a redelivery
     assert count(engine, "tasks", "completed = :c", c=True) == 1
-    assert len(slack.fake.hook_posts) == 1
+    assert slack.fake.hook_posts_to(slack.last_response_url) == []
+    assert slack.fake.summary() == ["response_url"] * 2  # the command's and the first press's
 
 
 def test_unknown_button_is_acknowledged_and_ignored(slack: SlackHarness, engine: Engine) -> None:
@@ -127,7 +129,7 @@ def test_button_in_app_home_republishes_the_home(slack: SlackHarness, engine: En
     slack.command("add Buy milk")
     slack.command("add Call mom")
     assert slack.press("todo:done:1:open", container=HOME_CONTAINER)["statusCode"] == 200
-    assert slack.fake.hook_posts == []
+    assert slack.fake.hook_posts_to(slack.last_response_url) == []
     (publish,) = slack.fake.calls_to("views.publish")
     blocks = publish.params["view"]["blocks"]
     assert _buttons(blocks) == ["todo:done:2:open", "todo:delete:2:open"]
@@ -207,8 +209,9 @@ def test_a_button_under_someone_elses_list_is_refused(slack: SlackHarness, engin
     slack.command("add Bob's task", user="W999")
     slack.press("todo:delete:1:open", user="W999", owner="W111")
     assert count(engine, "tasks") == 2
-    last = slack.fake.hook_posts[-1].message
+    (last,) = slack.answers()  # at the press's own response_url: to Bob only
     assert last["replace_original"] is False
+    assert last["response_type"] == "ephemeral"
     assert "belongs to someone else" in last["text"]
     assert count(engine, "messages", "content = '/delete 1'") == 0
 
@@ -216,8 +219,10 @@ def test_a_button_under_someone_elses_list_is_refused(slack: SlackHarness, engin
 def test_a_button_without_an_owner_is_refused(slack: SlackHarness, engine: Engine) -> None:
     slack.command("add Mine", user="W111")
     payload = fixture_json("block_actions.json")
-    payload["response_url"] = slack.fake.hook_url("actions/T111/111/random-value")
+    payload["response_url"] = slack.fake.hook_url(kind="actions")
     payload["user"]["id"] = "W111"
     payload["actions"][0].update(action_id="todo:delete:1:open", value="todo:delete:1:open")
     slack.send_form(interactivity_body(payload))
     assert count(engine, "tasks") == 1
+    (refusal,) = [p.message for p in slack.fake.hook_posts_to(payload["response_url"])]
+    assert "belongs to someone else" in refusal["text"]
