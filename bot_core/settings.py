@@ -43,10 +43,10 @@ class Settings(BaseSettings):
     # the webhook itself runs the turn and sends the reply before it answers.
     todobot_queue_url: str | None = None
     # Its dead-letter queue and redrive policy's maxReceiveCount: the worker moves a record that
-    # keeps failing there itself on its last allowed receive, so that the records of its group
-    # behind it (received, and counted, with it each time) do not follow it there.
+    # keeps failing there itself (see handlers/aws/sqs_batch.py), so that the records of its
+    # group behind it (received, and counted, with it each time) do not follow it there.
     todobot_dead_letter_queue_url: str | None = None
-    todobot_queue_max_receives: int = Field(default=5, ge=1, le=1000)
+    todobot_queue_max_receives: int = Field(default=20, ge=1, le=1000)
 
     history_max_messages: int = Field(default=20, ge=0, le=200)
     history_max_chars: int = Field(default=8000, ge=0)

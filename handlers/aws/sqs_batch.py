@@ -13,11 +13,14 @@ What the event source mapping and FIFO need from us:
 - An unsent reply is retried through the queue a few times; after that the record is let go
   and the outbox row is the scheduler's, so a platform outage neither dead-letters stored turns
   nor blocks the conversation behind them.
-- A record whose turn keeps failing is moved to the dead-letter queue by the worker itself on
-  its last allowed receive, and the rest of its group goes on. Left to the redrive policy, the
-  records reported failed behind it would be received (and counted) with it every time and
-  follow it into the dead-letter queue. The redrive policy stays as the backstop for a worker
-  that cannot even run.
+- A record whose turn keeps failing for a reason of its own (a bug it triggers: "poisoned") is
+  moved to the dead-letter queue by the worker itself after :data:`POISONED_AFTER` receives, and
+  the rest of its group goes on. Left to the redrive policy, the records reported failed behind
+  it would be received (and counted) with it every time and follow it there.
+- A turn that fails because the database (or the network) is down is not poisoned: it is
+  retried with a backoff growing to 15 minutes until the redrive policy's ``maxReceiveCount``
+  (about four hours at 20), so an outage delays turns but does not dead-letter them. The
+  redrive policy stays as the backstop for a worker that cannot even run.
 """
 
 from __future__ import annotations
@@ -40,7 +43,10 @@ MAX_GROUPS_AT_ONCE = 10
 """The event source mapping's batch size: at most this many groups run side by side."""
 QUEUE_SEND_RETRIES = 3
 """Receives of a record whose reply could not be sent before the scheduler takes over."""
-MAX_TURN_BACKOFF_SECONDS = 300
+MAX_TURN_BACKOFF_SECONDS = 900
+OUTAGE_FIRST_BACKOFF_SECONDS = 15
+POISONED_AFTER = 5
+"""Receives after which a record failing for a reason of its own is dead-lettered."""
 
 
 @dataclass(frozen=True)
@@ -100,9 +106,10 @@ def _record(raw: dict[str, Any]) -> _Record:
 def _run_group(group: list[_Record], worker: Worker, remaining_ms: Callable[[], int],
                retry_later: Callable[[str, int], None], settings: BatchSettings,
                dead_letter: DeadLetter | None) -> list[str]:
-    def give_up(record: _Record) -> bool:
-        """Move a record on its last allowed receive to the dead-letter queue; True if done."""
-        if dead_letter is None or record.receive_count < settings.max_receives:
+    def give_up(record: _Record, *, outage: bool) -> bool:
+        """Move a record that failed too often to the dead-letter queue; True if done."""
+        limit = settings.max_receives if outage else min(POISONED_AFTER, settings.max_receives)
+        if dead_letter is None or record.receive_count < limit:
             return False
         try:
             dead_letter(record.message_id, record.group, record.body)
@@ -120,7 +127,7 @@ def _run_group(group: list[_Record], worker: Worker, remaining_ms: Callable[[], 
             delivery = QueuedDelivery.model_validate_json(record.body)
         except ValidationError:
             log.error("record %s is not a delivery this worker understands", record.message_id)
-            if give_up(record):
+            if give_up(record, outage=False):
                 continue
             return _fail(record, 0, rest, retry_later)
         reserve = settings.brain_reserve_ms if delivery.thinks else settings.instant_reserve_ms
@@ -130,19 +137,39 @@ def _run_group(group: list[_Record], worker: Worker, remaining_ms: Callable[[], 
             return _fail(record, 0, rest, retry_later)
         try:
             delay = worker.process(delivery)
-        except Exception:  # the turn was not stored: the queue runs it again
-            log.exception("%s delivery failed (receive %d)", delivery.platform,
-                          record.receive_count)
-            if give_up(record):
+        except Exception as error:  # the turn was not stored: the queue runs it again
+            outage = is_outage(error)
+            log.exception("%s delivery failed (receive %d%s)", delivery.platform,
+                          record.receive_count, ", an outage" if outage else "")
+            if give_up(record, outage=outage):
                 continue
-            backoff = min(2 ** record.receive_count, MAX_TURN_BACKOFF_SECONDS)
-            return _fail(record, backoff, rest, retry_later)
+            return _fail(record, turn_backoff(record.receive_count, outage=outage), rest,
+                         retry_later)
         if delay is not None:
             if record.receive_count < QUEUE_SEND_RETRIES:
                 return _fail(record, math.ceil(delay), rest, retry_later)
             log.warning("%s reply still unsent after %d receives; left to the scheduler",
                         delivery.platform, record.receive_count)
     return []
+
+
+def is_outage(error: BaseException) -> bool:
+    """True for failures of the infrastructure (database unreachable or restarting, a
+    connection dropped, a timeout) rather than of this record."""
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+    if isinstance(error, OperationalError | InterfaceError | ConnectionError | TimeoutError):
+        return True
+    return isinstance(error, DBAPIError) and bool(error.connection_invalidated)
+
+
+def turn_backoff(receive_count: int, *, outage: bool) -> int:
+    """Seconds before a failed turn is tried again: quick for a poisoned record (it is soon
+    dead-lettered), growing to 15 minutes through an outage."""
+    if outage:
+        return int(min(OUTAGE_FIRST_BACKOFF_SECONDS * 2 ** (receive_count - 1),
+                       MAX_TURN_BACKOFF_SECONDS))
+    return int(min(2 ** receive_count, MAX_TURN_BACKOFF_SECONDS))
 
 
 def _fail(record: _Record, seconds: int, rest: list[_Record],
