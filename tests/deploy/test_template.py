@@ -237,7 +237,7 @@ def test_the_turn_queue_is_fifo_with_a_fifo_dead_letter_queue(template: Template
     assert queue["QueueName"] == f"todobot-{STAGE}-turns.fifo"
     assert queue["RedrivePolicy"] == {
         "deadLetterTargetArn": {"Fn::GetAtt": ["TurnDeadLetterQueue", "Arn"]},
-        "maxReceiveCount": 5}
+        "maxReceiveCount": 20}
     assert "RedrivePolicy" not in dlq
     # Dead letters are kept longer than the queue keeps anything, to be looked at.
     assert dlq["MessageRetentionPeriod"] > queue["MessageRetentionPeriod"]
