@@ -63,7 +63,8 @@ deploy-check: $(VENV)/.installed-dev $(NODE_STAMP)
 ## offline: the Lambdas under serverless-offline on 127.0.0.1:3000 (Lambda API on :3002), from
 ## the sources and this venv, configured by your environment (DATABASE_URL, TELEGRAM_*, SLACK_*,
 ## OPENAI_*). No queue unless TODOBOT_OFFLINE_QUEUE_URL is set: the webhooks do the whole turn.
-## With a local SQS: TODOBOT_OFFLINE_SQS_ENDPOINT, TODOBOT_OFFLINE_QUEUE_URL, AWS_ENDPOINT_URL_SQS
+## With a local SQS: TODOBOT_OFFLINE_SQS_ENDPOINT, TODOBOT_OFFLINE_QUEUE_URL, AWS_ENDPOINT_URL_SQS.
+## The scheduler runs every minute unless TODOBOT_OFFLINE_SCHEDULE=off
 ## (infra/deploy.md, "Running it locally")
 offline: $(VENV)/.installed $(NODE_STAMP)
 	$(BIN)/todobot migrate

@@ -91,6 +91,10 @@ class LocalQueue:
         self._max_wait = max_wait
         self._sleep = sleep
 
+    def waiting(self, group: str) -> int:
+        """Deliveries of ``group`` waiting behind the one running (tests, operations)."""
+        return self._order.waiting(group)
+
     def enqueue(self, delivery: QueuedDelivery) -> None:
         """Process ``delivery`` now; raises if its turn could not be stored."""
         with self._order.turn(delivery.group, delivery.seq):

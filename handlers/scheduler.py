@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+# isort: off
+from handlers.aws import lambda_init  # first: INIT runs without the garbage collector
+# isort: on
+
 from dataclasses import asdict
 from typing import Any
 
@@ -18,3 +22,4 @@ def handler(event: dict[str, Any] | None, context: Any) -> dict[str, Any]:
 
 composition.root().warm("deliverer")
 snapstart.register(composition.root)
+lambda_init.finished()

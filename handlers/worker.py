@@ -9,6 +9,10 @@ imported, at INIT.
 
 from __future__ import annotations
 
+# isort: off
+from handlers.aws import lambda_init  # first: INIT runs without the garbage collector
+# isort: on
+
 from typing import Any
 
 from handlers import composition
@@ -27,6 +31,7 @@ SEND_ALLOWANCE_MS = 20_000
 
 _ROOT = composition.root(pool_size=MAX_GROUPS_AT_ONCE).warm("worker", "queue")
 snapstart.register(composition.root)
+lambda_init.finished()
 
 
 def dead_letter_queue(root: composition.Root) -> DeadLetter | None:

@@ -3,6 +3,10 @@ for ``POST /slack/events``, around the Bolt app built while this module is impor
 
 from __future__ import annotations
 
+# isort: off
+from handlers.aws import lambda_init  # first: INIT runs without the garbage collector
+# isort: on
+
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -57,15 +61,33 @@ def _response(status: int, body: str) -> dict[str, Any]:
     return {"statusCode": status, "body": body, "headers": {"content-type": "text/plain"}}
 
 
+_FORGED_REQUEST: dict[str, Any] = {
+    "version": "2.0", "routeKey": "POST /slack/events", "rawPath": "/slack/events",
+    "rawQueryString": "", "headers": {"content-type": "application/json",
+                                      "x-slack-request-timestamp": "0",
+                                      "x-slack-signature": "v0=init"},
+    "requestContext": {"http": {"method": "POST", "path": "/slack/events"}},
+    "body": '{"type": "event_callback", "event": {"type": "app_mention"}}',
+    "isBase64Encoded": False,
+}
+
+
 def _warm() -> None:
-    """Build the function's stack at INIT; a missing configuration is reported per request."""
+    """Build the function's stack at INIT and put one forged request through Bolt (401,
+    nothing read or written): its first-time work done where Lambda hides it, no network. A
+    missing configuration is reported per request."""
     root = composition.root()
     try:
         lambda_adapter(root)
         root.warm("queue")
     except (SlackNotConfigured, composition.NotConfigured) as error:
         log.error("Slack is not configured: %s", error)
+        return
+    status = handler(_FORGED_REQUEST, None)["statusCode"]
+    if status != 401:
+        log.error("the INIT warm-up request was answered %s, not 401", status)
 
 
 _warm()
 snapstart.register(composition.root)
+lambda_init.finished()

@@ -4,6 +4,10 @@ is built while this module is imported, at INIT, without touching the network.""
 
 from __future__ import annotations
 
+# isort: off
+from handlers.aws import lambda_init  # first: INIT runs without the garbage collector
+# isort: on
+
 import asyncio
 from typing import Any
 
@@ -12,6 +16,7 @@ from mangum import Mangum
 from handlers import composition
 from handlers.aws import snapstart
 from handlers.http_app import build_app
+from handlers.telegram.warm_up import warm_up
 
 
 def asgi_adapter(root: composition.Root) -> Mangum:
@@ -40,5 +45,6 @@ def _ensure_event_loop() -> None:
         asyncio.set_event_loop(asyncio.new_event_loop())
 
 
-asgi_adapter(composition.root().warm("telegram_webhook"))
+warm_up(composition.root(), handler)
 snapstart.register(composition.root)
+lambda_init.finished()

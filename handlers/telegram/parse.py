@@ -219,8 +219,10 @@ def _without_mention(text: str, username: str) -> str:
 def _button(query: CallbackQuery, update_id: int) -> Decision:
     from telegram import Message
 
-    if not isinstance(query.id, str):
-        raise TypeError("callback query id is not a string")
+    if not isinstance(query.id, str) or not _encodable(query.id):
+        # The id goes back to Telegram (answerCallbackQuery): a lone surrogate there fails
+        # every send, and the reply would be retried for hours.
+        raise TypeError("callback query id is not a string Telegram could have sent")
     press = buttons.decode(query.data)
     message = query.message
     user = query.from_user
@@ -251,6 +253,14 @@ def _ints(*values: object) -> None:
     (python-telegram-bot keeps whatever type the JSON had, ``null`` included)."""
     if not all(type(value) is int for value in values):
         raise TypeError("an id is not an integer")
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _chat_key(chat_id: int, thread_id: int | None) -> str:

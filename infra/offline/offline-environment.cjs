@@ -9,8 +9,10 @@
 // set and not empty (a queue on a local SQS, such as moto's server), and is removed otherwise.
 // No TODOBOT_QUEUE_URL means no queue: a webhook then does the whole turn in-process, as outside
 // Lambda, and so also reads the secrets the worker reads (its TODOBOT_SSM_SECRETS gains the
-// worker's names). Nothing else is touched, and `osls package` / `osls deploy` never run these
-// hooks.
+// worker's names). With TODOBOT_OFFLINE_SCHEDULE=off the scheduler's schedule events are
+// disabled (serverless-offline would otherwise invoke it every minute; the offline tests invoke
+// it themselves, through the Lambda API). Nothing else is touched, and `osls package` /
+// `osls deploy` never run these hooks.
 "use strict";
 
 const OVERRIDES = {
@@ -19,6 +21,7 @@ const OVERRIDES = {
 };
 const QUEUE = "TODOBOT_QUEUE_URL";
 const SECRETS = "TODOBOT_SSM_SECRETS";
+const SCHEDULE = "TODOBOT_OFFLINE_SCHEDULE";
 
 const names = (value) =>
   typeof value === "string" ? value.split(",").map((n) => n.trim()).filter(Boolean) : [];
@@ -55,6 +58,16 @@ class TodobotOfflineEnvironment {
           environment[SECRETS] = [...new Set([...names(environment[SECRETS]), ...workerSecrets])]
             .join(",");
         }
+      }
+    }
+    if ((process.env[SCHEDULE] || "").trim().toLowerCase() === "off") {
+      for (const fn of functions) {
+        (fn.events || []).forEach((event, index) => {
+          if (!event || !event.schedule) return;
+          const schedule = typeof event.schedule === "string" ? { rate: event.schedule }
+            : event.schedule;
+          fn.events[index] = { ...event, schedule: { ...schedule, enabled: false } };
+        });
       }
     }
   }

@@ -5,7 +5,16 @@ decoded parameters). Answers have the Bot API's shape (``{"ok": true, "result": 
 the fake enforces the limits our code must respect, answering 400 the way Telegram does: HTML
 it cannot parse ("can't parse entities"), messages over 4096 characters, callback_data over 64
 bytes, empty texts. ``reject_html`` makes every HTML message fail as if Telegram refused its
-entities; ``fail_next`` scripts one-off errors.
+entities.
+
+It also fails the way the Bot API does, scripted per method for its next calls
+(:meth:`FakeTelegram.fail_next`, :meth:`FakeTelegram.stall_next`): 429 with
+``parameters.retry_after``, 5xx with a JSON or an HTML (nginx) body, 403 "bot was blocked by
+the user", 400 "chat not found", and answers held past the client's read timeout (the call
+taking effect first, as when Telegram did the work but the answer was late, or not at all).
+Every call records when it arrived (:attr:`ApiCall.at`, ``time.monotonic()``) and the status it
+was answered with (:meth:`FakeTelegram.status_of`); :attr:`FakeTelegram.sent` holds only the
+messages that took effect.
 """
 
 from __future__ import annotations
@@ -35,10 +44,13 @@ _BAD_AMPERSAND = re.compile(r"&(?!(?:#\d+|#x[0-9a-fA-F]+|[a-zA-Z]+);)")
 
 @dataclass(frozen=True)
 class ApiCall:
-    """One Bot API call as the fake received it."""
+    """One Bot API call as the fake received it (``at``: ``time.monotonic()`` on arrival;
+    ``index``: a number no other call of this fake has, in the order of arrival)."""
 
     method: str
     params: dict[str, Any]
+    at: float = 0.0
+    index: int = 0
 
     def __getitem__(self, key: str) -> Any:
         return self.params[key]
@@ -94,6 +106,34 @@ def visible_text(text: str, parse_mode: str | None) -> str:
     return "".join(parser.text)
 
 
+@dataclass(frozen=True)
+class Scripted:
+    """One scripted answer to a call (see :meth:`FakeTelegram.fail_next`).
+
+    ``status`` 200 with a ``delay``: the call is answered normally but only after ``delay``
+    seconds; with ``processed`` it takes effect first (a message is sent), else the answer,
+    when it finally comes, is a 504 and nothing happened. ``status`` None: answered normally
+    at once (a call let through before the scripted failures).
+    """
+
+    status: int | None
+    description: str = ""
+    retry_after: int | None = None
+    html: bool = False
+    delay: float = 0.0
+    processed: bool = True
+
+
+HTML_ERROR_PAGE = ("<html>\r\n<head><title>{status} {phrase}</title></head>\r\n<body>\r\n"
+                   "<center><h1>{status} {phrase}</h1></center>\r\n<hr><center>nginx/1.18.0"
+                   "</center>\r\n</body>\r\n</html>\r\n")
+DEFAULT_DESCRIPTIONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
+                        404: "Not Found", 409: "Conflict", 500: "Internal Server Error",
+                        502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+BLOCKED = (403, "Forbidden: bot was blocked by the user")
+CHAT_NOT_FOUND = (400, "Bad Request: chat not found")
+
+
 def _utf16(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
@@ -111,9 +151,11 @@ class FakeTelegram:
         self.reject_html = False
         self.updates: list[dict[str, Any]] = []
         self.webhook: dict[str, Any] = {"url": ""}
-        self._failures: dict[str, list[tuple[int, str]]] = {}
+        self._scripts: dict[str, list[Scripted]] = {}
+        self._statuses: dict[int, int] = {}
         self._lock = threading.Lock()
         self._message_ids = itertools.count(1000)
+        self._call_ids = itertools.count()
         self.server = LoopbackServer(self._route)
 
     @property
@@ -133,26 +175,68 @@ class FakeTelegram:
     def sent_texts(self) -> list[str]:
         return [call["text"] for call in self.calls_to("sendMessage")]
 
+    def status_of(self, call: ApiCall) -> int:
+        """The HTTP status ``call`` was (or is being) answered with."""
+        with self._lock:
+            return self._statuses[call.index]
+
+    def succeeded(self, method: str) -> list[ApiCall]:
+        """Calls of ``method`` that took effect (answered 200, even if the answer came too
+        late for the client)."""
+        with self._lock:
+            return [call for call in self.calls
+                    if call.method == method and self._statuses.get(call.index) == 200]
+
     def clear(self) -> None:
         """Forget the calls (and sent messages) so far."""
         with self._lock:
             self.calls.clear()
             self.sent.clear()
+            self._statuses.clear()
 
     def reset(self) -> None:
         """Back to a fresh server (one server can serve a whole test session)."""
         with self._lock:
             self.calls.clear()
             self.sent.clear()
-            self._failures.clear()
+            self._statuses.clear()
+            self._scripts.clear()
             self.updates.clear()
             self.webhook = {"url": ""}
             self.reject_html = False
 
-    def fail_next(self, method: str, status: int, description: str) -> None:
-        """The next call of ``method`` answers ``status`` with ``description``."""
+    def fail_next(self, method: str, status: int, description: str | None = None, *,
+                  retry_after: int | None = None, html: bool = False, times: int = 1,
+                  after: int = 0) -> None:
+        """The next ``times`` calls of ``method`` (after letting ``after`` calls through)
+        answer ``status`` the way the Bot API does: ``{"ok": false, "error_code": status,
+        "description": ...}``; for 429, with ``parameters.retry_after`` (required) and the
+        description "Too Many Requests: retry after N"; ``html``: the body is the HTML error
+        page of the proxy in front of the Bot API instead (502, 504...). Scripts add up in
+        the order they were made."""
+        if status == 429:
+            if retry_after is None:
+                raise ValueError("a 429 from the Bot API always carries retry_after")
+            description = description or f"Too Many Requests: retry after {retry_after}"
+        elif retry_after is not None:
+            raise ValueError("only a 429 carries retry_after")
+        failure = Scripted(status, description or DEFAULT_DESCRIPTIONS.get(status, "Error"),
+                           retry_after=retry_after, html=html)
+        self._script(method, failure, times, after)
+
+    def stall_next(self, method: str, seconds: float, *, processed: bool = True,
+                   times: int = 1, after: int = 0) -> None:
+        """The next ``times`` calls of ``method`` are answered only after ``seconds`` (longer
+        than the client's read timeout, it gives up first). ``processed``: the call takes
+        effect before the answer is held (Telegram sent the message; only the answer was
+        lost), else nothing happens and the late answer is a 504."""
+        self._script(method, Scripted(200, delay=seconds, processed=processed), times, after)
+
+    def _script(self, method: str, answer: Scripted, times: int, after: int) -> None:
         with self._lock:
-            self._failures.setdefault(method, []).append((status, description))
+            script = self._scripts.setdefault(method, [])
+            script.extend([Scripted(None)] * after)
+            script.extend([answer] * times)
 
     # -- the server -----------------------------------------------------------------------
 
@@ -165,18 +249,33 @@ class FakeTelegram:
         method = match["method"]
         params = _decode(request)
         with self._lock:
-            self.calls.append(ApiCall(method, params))
-            failures = self._failures.get(method)
-            failure = failures.pop(0) if failures else None
-        if failure is not None:
-            return _error(*failure)
-        handler = getattr(self, f"_m_{method.lower()}", None)
+            call = ApiCall(method, params, at=time.monotonic(), index=next(self._call_ids))
+            self.calls.append(call)
+            script = self._scripts.get(method)
+            scripted = script.pop(0) if script else None
+        response = self._answer(call, scripted)
+        with self._lock:
+            self._statuses[call.index] = response.status
+        return response
+
+    def _answer(self, call: ApiCall, scripted: Scripted | None) -> FakeResponse:
+        if scripted is not None and scripted.status not in (None, 200):
+            return _error(scripted.status, scripted.description,
+                          retry_after=scripted.retry_after, html=scripted.html)
+        if scripted is not None and scripted.delay and not scripted.processed:
+            response = _error(504, "Gateway Timeout", html=True)
+            response.delay = scripted.delay
+            return response
+        handler = getattr(self, f"_m_{call.method.lower()}", None)
         if handler is None:
             return _error(404, "Not Found: method not found")
         try:
-            return FakeResponse(body={"ok": True, "result": handler(params)})
+            response = FakeResponse(body={"ok": True, "result": handler(call.params)})
         except _ApiError as error:
-            return _error(error.status, error.description)
+            response = _error(error.status, error.description)
+        if scripted is not None:
+            response.delay = scripted.delay
+        return response
 
     def _m_getme(self, _params: dict[str, Any]) -> Any:
         return self.bot_user
@@ -280,9 +379,19 @@ class _ApiError(Exception):
         self.description = description
 
 
-def _error(status: int, description: str) -> FakeResponse:
-    return FakeResponse(status=status, body={"ok": False, "error_code": status,
-                                             "description": description})
+def _error(status: int, description: str, *, retry_after: int | None = None,
+           html: bool = False) -> FakeResponse:
+    """An error answer as the Bot API (or, ``html``, the nginx in front of it) gives it."""
+    if html:
+        from http import HTTPStatus
+
+        page = HTML_ERROR_PAGE.format(status=status, phrase=HTTPStatus(status).phrase)
+        return FakeResponse(status=status, body=page.encode(),
+                            headers={"Content-Type": "text/html"})
+    body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
+    if retry_after is not None:
+        body["parameters"] = {"retry_after": retry_after}
+    return FakeResponse(status=status, body=body)
 
 
 def _decode(request: RecordedRequest) -> dict[str, Any]:

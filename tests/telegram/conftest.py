@@ -11,14 +11,17 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
+from sqlmodel import Session, col, select
 
 from handlers import composition
 from handlers.telegram import handler
+from models.tables import OutboxMessage
 from tests.conftest import FIXTURES, pg_engine
 from tests.fakes.http import FakeResponse
 from tests.fakes.lambda_api import FakeLambdaContext
@@ -183,6 +186,42 @@ class TelegramBot:
             "users", "chat_identities", "conversations", "messages", "tasks",
             "delivery_claims", "outbox"))
 
+    def unsent(self) -> int:
+        """Outbox rows still pending (neither sent nor refused)."""
+        return self.rows("outbox", "sent_at IS NULL AND failed_at IS NULL")
+
+    def outbox(self) -> list[OutboxMessage]:
+        """Every outbox row, oldest first (times aware and in UTC on both databases)."""
+        with Session(self.engine) as session:
+            rows = session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id))).all()
+            session.expunge_all()
+        return list(rows)
+
+
+class MovableClock:
+    """The composition root's clock: real time plus an offset a test moves forward (the
+    scheduler's next sweep "later" without waiting for it)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += timedelta(seconds=seconds)
+
+
+def install_root(**parts: Any) -> composition.Root:
+    """Use a root built from this test's environment with ``parts`` (clock, brain...) as the
+    process's root, as the Lambda functions would build it at INIT."""
+    from bot_core.settings import get_settings
+
+    get_settings.cache_clear()
+    root = composition.Root(get_settings(), **parts)
+    composition.install(root)
+    return root
+
 
 def reset_process_state() -> None:
     """Forget the process's composition root (engine disposed, clients closed)."""
@@ -226,8 +265,6 @@ def tg_any_db(monkeypatch: pytest.MonkeyPatch, telegram_api: FakeTelegram, db_ur
               engine: Engine) -> Iterator[TelegramBot]:
     """The webhook on each database (SQLite and PostgreSQL), outside Lambda."""
     yield from _bot(monkeypatch, telegram_api, db_url, engine)
-
-
 
 
 def lambda_context(name: str = "todobot-dev-telegram") -> FakeLambdaContext:

@@ -11,17 +11,23 @@ from functools import partial
 import httpx
 import pytest
 import uvicorn
+from sqlalchemy import text
+from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
+from handlers import composition, http_app
 from handlers.cli import main
 from handlers.http_app import build_app
 from tests.telegram.conftest import (
     SECRET,
+    MovableClock,
     TelegramBot,
     fixture,
+    install_root,
     private_text,
     reset_process_state,
     run_concurrently,
+    wait_until,
 )
 
 URL = "https://todobot.example.com/telegram/webhook"
@@ -92,8 +98,13 @@ def test_poll_explains_that_a_webhook_is_in_the_way(tg: TelegramBot,
     assert tg.rows("tasks") == 1
 
 
+def _serve_app() -> Starlette:
+    """The app ``todobot serve`` runs (local: Slack's route and the background sweep too)."""
+    return build_app(composition.root(), local=True)
+
+
 def test_serve_route_with_the_starlette_test_client(tg: TelegramBot) -> None:
-    client = TestClient(build_app())
+    client = TestClient(_serve_app())
     update = private_text("/add Buy milk")
     headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
 
@@ -110,7 +121,7 @@ def test_serve_route_with_the_starlette_test_client(tg: TelegramBot) -> None:
 
 
 def test_serve_route_on_a_real_uvicorn(tg: TelegramBot) -> None:
-    server = uvicorn.Server(uvicorn.Config(build_app(), host="127.0.0.1", port=0,
+    server = uvicorn.Server(uvicorn.Config(_serve_app(), host="127.0.0.1", port=0,
                                            log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -135,3 +146,54 @@ def test_serve_route_on_a_real_uvicorn(tg: TelegramBot) -> None:
     assert statuses == [200] * 8
     assert tg.rows("tasks") == 8
     assert sorted(tg.api.sent_texts()) == sorted(f"Added #1: Task {n}" for n in range(8))
+
+
+def test_serve_health_check_reaches_the_database(tg: TelegramBot,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    assert TestClient(_serve_app()).get("/healthz").json() == {"ok": True}
+
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:1/none")
+    reset_process_state()
+    down = TestClient(_serve_app()).get("/healthz")
+    assert down.status_code == 503
+    assert down.json()["ok"] is False
+
+
+def test_serve_sweeps_the_outbox_in_the_background(tg: TelegramBot,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reply Telegram refused with a 502 (retried by the scheduler, 10 s later) arrives
+    without another request: ``todobot serve`` sweeps as the scheduler function does."""
+    monkeypatch.setattr(http_app, "SWEEP_EVERY_SECONDS", 0.05)
+    clock = MovableClock()
+    install_root(clock=clock)
+    tg.api.fail_next("sendMessage", 502, html=True)
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+
+    with TestClient(_serve_app()) as client:  # runs the lifespan: the sweeping task
+        ok = client.post("/telegram/webhook", content=json.dumps(private_text("/add Milk")),
+                         headers=headers)
+        assert ok.status_code == 200
+        assert tg.unsent() == 1 and tg.api.sent == []
+        clock.advance(60)
+        wait_until(lambda: tg.unsent() == 0, "the background sweep to send the reply")
+
+    assert tg.api.sent_texts() == ["Added #1: Milk", "Added #1: Milk"]  # the 502, then sent
+    assert [m["text"] for m in tg.api.sent] == ["Added #1: Milk"]
+
+
+def test_scheduler_run_sends_what_is_due(tg: TelegramBot,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    tg.api.fail_next("sendMessage", 500, "Internal Server Error")
+    assert tg.post(private_text("/add Milk"))["statusCode"] == 200
+    assert tg.unsent() == 1
+    with tg.engine.begin() as conn:  # the retry falls due (as if its backoff had passed)
+        conn.execute(text("UPDATE outbox SET next_attempt_at = next_attempt_at - "
+                          "interval '1 hour'"))
+
+    assert main(["scheduler", "run"]) == 0
+
+    assert "1 replies retried (0 still unsent)" in capsys.readouterr().out
+    assert [m["text"] for m in tg.api.sent] == ["Added #1: Milk"]
+    assert tg.unsent() == 0
+    assert main(["scheduler", "run"]) == 0
+    assert [m["text"] for m in tg.api.sent] == ["Added #1: Milk"]

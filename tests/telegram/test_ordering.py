@@ -1,5 +1,12 @@
-"""Turns of one chat run one at a time, in update_id order — also when Telegram (or a retry, or
-a deferral) hands them over concurrently. PostgreSQL, as in production."""
+"""Order, and who waits for whom, with the in-process queue (no ``TODOBOT_QUEUE_URL``).
+
+The turns of one conversation member (a private chat, or one person in a group) run one at a
+time, lowest update_id first among those waiting — also when Telegram hands them over
+concurrently. Nobody else waits: another member of the group, or the same person in another
+chat, goes on while a member's LLM turn is thinking (no lock is held while the model thinks).
+On AWS the same promise is SQS FIFO's (MessageGroupId = the member's conversation): see
+tests/aws and tests/pipeline. PostgreSQL, as in production.
+"""
 
 from __future__ import annotations
 
@@ -7,40 +14,23 @@ import random
 import threading
 from typing import Any
 
-import pytest
 from sqlalchemy import text
 
+from handlers import composition
 from handlers.telegram import handler
-from tests.fakes.lambda_api import FakeLambda
-from tests.fakes.openai_server import FakeOpenAI, says
+from tests.fakes.openai_server import FakeOpenAI, calls, says
 from tests.telegram.conftest import (
+    GROUP_ID,
     USER_ID,
     TelegramBot,
     api_event,
     gated,
-    lambda_context,
+    group_text,
     private_text,
-    reset_process_state,
     wait_until,
 )
 
-
-def _hold_chat_elsewhere(conn: Any, chat_key: str) -> None:
-    """Take the chat's advisory lock on ``conn`` as another Lambda container would, and check
-    that this process now cannot hold the chat (its own in-process lock being free)."""
-    from handlers.telegram_turns import shared_queue
-
-    conn.execute(text("SELECT pg_advisory_lock(hashtextextended(:k, 0))"),
-                 {"k": f"telegram\x1f{chat_key}"})
-    conn.commit()
-    with shared_queue().holding("telegram", chat_key, wait=False) as turns:
-        assert turns is None
-
-
-def _release_chat(conn: Any, chat_key: str) -> None:
-    conn.execute(text("SELECT pg_advisory_unlock(hashtextextended(:k, 0))"),
-                 {"k": f"telegram\x1f{chat_key}"})
-    conn.commit()
+ALICE, BOB = 1001, 1002
 
 
 def _start(updates: list[dict[str, Any]], statuses: dict[int, int]) -> list[threading.Thread]:
@@ -58,7 +48,26 @@ def _start(updates: list[dict[str, Any]], statuses: dict[int, int]) -> list[thre
     return threads
 
 
-def test_twenty_concurrent_updates_behind_an_llm_turn_are_stored_in_order(
+def _post_while_thinking(tg: TelegramBot, update: dict[str, Any]) -> dict[str, Any]:
+    """Deliver ``update`` and require its answer within a while (well before the model's
+    gate is opened): a delivery stuck behind the LLM turn fails here, not by hanging."""
+    answers: list[dict[str, Any]] = []
+    thread = threading.Thread(target=lambda: answers.append(tg.post(update)))
+    thread.start()
+    thread.join(15)
+    assert answers, "the delivery waited for another conversation's LLM turn"
+    return answers[0]
+
+
+def _waiting_behind(update: dict[str, Any]) -> int:
+    """Deliveries of ``update``'s conversation member waiting in the in-process queue."""
+    root = composition.root()
+    delivery = root.telegram_webhook.delivery_of(update)
+    assert delivery is not None
+    return int(root.queue.waiting(delivery.group))  # type: ignore[attr-defined]
+
+
+def test_twenty_concurrent_updates_behind_an_llm_turn_run_in_update_id_order(
         tg: TelegramBot, llm: FakeOpenAI) -> None:
     gate = threading.Event()
     llm.script(gated(gate, says("Noted.")))
@@ -69,8 +78,8 @@ def test_twenty_concurrent_updates_behind_an_llm_turn_are_stored_in_order(
 
     later = [private_text(f"/add Task {n:02d}") for n in range(1, 21)]
     threads = _start(later, statuses)
-    wait_until(lambda: tg.rows("outbox") == 21, "all twenty updates to be queued")
-    assert tg.rows("messages") == 0  # nobody overtook the running turn
+    wait_until(lambda: _waiting_behind(first) == 20, "all twenty updates to be waiting")
+    assert tg.rows("messages") == tg.rows("tasks") == 0  # nobody overtook the running turn
     gate.set()
     for thread in busy + threads:
         thread.join(60)
@@ -78,50 +87,67 @@ def test_twenty_concurrent_updates_behind_an_llm_turn_are_stored_in_order(
     assert sorted(statuses.values()) == [200] * 21
     assert tg.user_messages() == ["hello there"] + [f"/add Task {n:02d}" for n in range(1, 21)]
     assert tg.api.sent_texts() == ["Noted."] + [f"Added #{n}: Task {n:02d}" for n in range(1, 21)]
-    assert tg.rows("outbox", "sent_at IS NULL AND failed_at IS NULL") == 0
-
-
-def test_another_container_holding_the_chat_makes_twenty_updates_wait_their_turn(
-        tg: TelegramBot) -> None:
-    """Another process (a Lambda container) holds the chat's advisory lock: updates arriving
-    meanwhile queue up and then run lowest update_id first."""
-    updates = [private_text(f"/add Task {n:02d}") for n in range(1, 21)]
-    statuses: dict[int, int] = {}
-    with tg.engine.connect() as other_container:
-        _hold_chat_elsewhere(other_container, str(USER_ID))
-        threads = _start(updates, statuses)
-        wait_until(lambda: tg.rows("outbox") == 20, "all twenty updates to be queued")
-        assert tg.rows("messages") == 0
-        _release_chat(other_container, str(USER_ID))
-    for thread in threads:
-        thread.join(60)
-
-    assert sorted(statuses.values()) == [200] * 20
-    assert tg.user_messages() == [f"/add Task {n:02d}" for n in range(1, 21)]
     with tg.engine.connect() as conn:
         numbered = conn.execute(text("SELECT number, title FROM tasks ORDER BY number")).all()
     assert [(n, t) for n, t in numbered] == [(n, f"Task {n:02d}") for n in range(1, 21)]
+    assert tg.unsent() == 0
 
 
-def test_in_lambda_a_command_after_a_deferred_turn_waits_for_it(
-        tg: TelegramBot, llm: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Free text is deferred; a /list that arrives while it is pending must not overtake it:
-    it is queued behind it and deferred too."""
-    llm.script(says("Added it."))
-    first = private_text("remember the milk")
-    second = private_text("/list all")
-    with FakeLambda(handler) as fake_lambda, tg.engine.connect() as other_container:
-        monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "todobot-dev-telegram")
-        monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", fake_lambda.url)
-        reset_process_state()
-        _hold_chat_elsewhere(other_container, str(USER_ID))
-        assert handler(api_event(first), lambda_context())["statusCode"] == 200
-        assert handler(api_event(second), lambda_context())["statusCode"] == 200
-        assert tg.rows("messages") == 0
-        _release_chat(other_container, str(USER_ID))
-        fake_lambda.wait_idle()
+def test_a_group_members_slow_llm_turn_does_not_delay_another_members_add(
+        tg: TelegramBot, llm: FakeOpenAI) -> None:
+    """Alice's free text is with the model; Bob's /add in the same group is answered
+    meanwhile, and Alice's own /add waits for her turn (her conversation's order)."""
+    gate = threading.Event()
+    llm.script(gated(gate, says("Noted, Alice.")))
+    alice_thinks = group_text("remember the team lunch", user_id=ALICE, reply_to_bot=True)
+    statuses: dict[int, int] = {}
+    alice = _start([alice_thinks], statuses)
+    wait_until(lambda: len(llm.bodies) == 1, "Alice's LLM turn to be running")
+    alice_adds = group_text("/add Alice's task", user_id=ALICE)
+    alice += _start([alice_adds], statuses)
+    wait_until(lambda: _waiting_behind(alice_thinks) == 1, "Alice's /add to wait for her turn")
 
-    assert fake_lambda.errors == []
-    assert [i.invocation_type for i in fake_lambda.invocations] == ["Event", "Event"]
-    assert tg.user_messages() == ["remember the milk", "/list all"]
-    assert tg.api.sent_texts()[0] == "Added it."
+    bob = _post_while_thinking(tg, group_text("/add Bob's task", user_id=BOB))
+
+    assert bob["statusCode"] == 200
+    assert not gate.is_set()
+    assert tg.api.sent_texts() == ["Added #1: Bob's task"]
+    gate.set()
+    for thread in alice:
+        thread.join(60)
+    assert tg.api.sent_texts() == ["Added #1: Bob's task", "Noted, Alice.",
+                                   "Added #1: Alice's task"]
+    assert all(c["chat_id"] == str(GROUP_ID) for c in tg.api.calls_to("sendMessage"))
+    assert sorted(statuses.values()) == [200, 200]
+
+
+def test_the_same_users_other_chat_is_not_blocked_by_an_llm_turn(
+        tg: TelegramBot, llm: FakeOpenAI) -> None:
+    """While the model works on a private message that adds a task, the same person adds one
+    in a group: no transaction (no lock on their task counter) is held while the model thinks,
+    so the group's /add is answered at once. The LLM turn's add is then replayed on top of it
+    in its final transaction and gets the next number; its answer says what really happened."""
+    gate = threading.Event()
+    llm.script(calls(("add_task", {"title": "Buy milk"})), gated(gate, says("Added #1.")))
+    thinking = private_text("remind me to buy milk", user_id=USER_ID)
+    statuses: dict[int, int] = {}
+    private = _start([thinking], statuses)
+    wait_until(lambda: len(llm.bodies) == 2, "the model to have added the task and be writing")
+
+    other_chat = _post_while_thinking(
+        tg, group_text("/add Team report", user_id=USER_ID, reply_to_bot=True))
+
+    assert other_chat["statusCode"] == 200
+    assert not gate.is_set()
+    assert tg.api.sent_texts() == ["Added #1: Team report"]
+    gate.set()
+    for thread in private:
+        thread.join(60)
+    assert statuses == {thinking["update_id"]: 200}
+    with tg.engine.connect() as conn:
+        numbered = conn.execute(text("SELECT number, title FROM tasks ORDER BY number")).all()
+    assert [(n, t) for n, t in numbered] == [(1, "Team report"), (2, "Buy milk")]
+    answer = tg.api.sent_texts()[-1]
+    assert answer.startswith("Added #2: Buy milk")
+    assert "changed while I was thinking" in answer
+    assert tg.unsent() == 0

@@ -3,13 +3,18 @@ API (which validates HTML, lengths and callback_data the way Telegram does)."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
+from tests.fakes.openai_server import FakeOpenAI, says
+from tests.fakes.telegram_api import BLOCKED
 from tests.telegram.conftest import (
     USER_ID,
     TelegramBot,
     button_press,
+    gated,
     private_text,
+    wait_until,
 )
 
 
@@ -170,8 +175,45 @@ def test_commands_do_not_show_typing(tg: TelegramBot) -> None:
     assert tg.api.methods() == ["sendMessage"]
 
 
+def test_free_text_redelivered_asks_the_model_once_and_shows_typing_once(
+        tg: TelegramBot, llm: FakeOpenAI) -> None:
+    llm.default = says("Noted.")
+    update = private_text("the plumber comes at 3")
+
+    assert [tg.post(update)["statusCode"] for _ in range(3)] == [200] * 3
+
+    assert len(llm.bodies) == 1
+    assert tg.api.methods() == ["sendChatAction", "sendMessage"]
+    assert tg.rows("messages") == 2
+
+
+def test_free_text_redelivered_while_the_model_thinks_is_answered_once(
+        tg: TelegramBot, llm: FakeOpenAI) -> None:
+    """Telegram gave up waiting and delivered the update again while the first delivery's
+    model call was still running: the second waits for the first (same conversation), then
+    finds the delivery claimed."""
+    gate = threading.Event()
+    llm.script(gated(gate, says("Noted.")))
+    update = private_text("the plumber comes at 3")
+    first = threading.Thread(target=tg.post, args=(update,))
+    first.start()
+    wait_until(lambda: len(llm.bodies) == 1, "the model to be thinking")
+    again = threading.Thread(target=tg.post, args=(update,))
+    again.start()
+    gate.set()
+    first.join(60)
+    again.join(60)
+
+    assert len(llm.bodies) == 1
+    assert tg.api.sent_texts() == ["Noted."]
+    assert tg.rows("delivery_claims") == 1
+
+
 def test_a_user_who_blocked_the_bot_does_not_cause_redeliveries(tg: TelegramBot) -> None:
-    tg.api.fail_next("sendMessage", 403, "Forbidden: bot was blocked by the user")
+    tg.api.fail_next("sendMessage", *BLOCKED)
 
     assert tg.post(private_text("/add Buy milk"))["statusCode"] == 200
     assert tg.rows("tasks") == 1  # the turn is stored; only the reply could not be delivered
+    (row,) = tg.outbox()
+    assert row.failed_at is not None and row.sent_at is None
+    assert row.failure == "forbidden: Forbidden: bot was blocked by the user"

@@ -9,12 +9,14 @@ import pytest
 from sqlalchemy import text
 
 from handlers.telegram import handler
+from tests.fakes.openai_server import FakeOpenAI, calls, says
 from tests.telegram.conftest import (
     SECRET,
     TelegramBot,
     api_event,
     fixture,
     private_text,
+    reset_process_state,
 )
 
 
@@ -31,10 +33,8 @@ def test_forged_or_missing_secret_is_401_and_writes_nothing(tg: TelegramBot,
 
 def test_no_secret_configured_refuses_everything(tg: TelegramBot,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    from handlers import runtime
-
     monkeypatch.delenv("TELEGRAM_WEBHOOK_SECRET")
-    runtime.reset()
+    reset_process_state()
     response = tg.post(fixture("private_command_start"), secret="")
 
     assert response["statusCode"] == 401
@@ -74,7 +74,7 @@ def test_the_same_update_five_times_has_one_effect(tg: TelegramBot) -> None:
     assert tg.rows("tasks") == 1
     assert tg.rows("messages") == 2
     assert tg.rows("delivery_claims") == 1
-    assert tg.rows("outbox", "sent_at IS NULL AND failed_at IS NULL") == 0
+    assert tg.unsent() == 0
     assert tg.api.methods() == ["sendMessage"]
 
 
@@ -99,41 +99,73 @@ def test_the_same_update_five_times_at_once_has_one_effect(tg: TelegramBot) -> N
     assert tg.api.methods() == ["sendMessage"]
 
 
-def test_database_failure_is_500_rolls_back_and_the_redelivery_succeeds(
-        tg: TelegramBot) -> None:
-    """A real error inside the turn's transaction (a trigger refusing the message insert):
-    the claim, the task and both messages roll back; Telegram's redelivery then works."""
+def _refuse_messages(tg: TelegramBot, content: str | None = None) -> None:
+    """A real error inside the turn's transaction: a trigger refusing the message insert (every
+    one, or only those with ``content``)."""
+    condition = "" if content is None else f"WHEN (NEW.content = '{content}') "
     with tg.engine.begin() as conn:
         conn.execute(text("CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
                           "$$ BEGIN RAISE EXCEPTION 'disk full'; END $$"))
-        conn.execute(text("CREATE TRIGGER refuse BEFORE INSERT ON messages "
-                          "FOR EACH ROW EXECUTE FUNCTION refuse()"))
+        conn.execute(text(f"CREATE TRIGGER refuse BEFORE INSERT ON messages FOR EACH ROW "
+                          f"{condition}EXECUTE FUNCTION refuse()"))
+
+
+def _stop_refusing(tg: TelegramBot) -> None:
+    with tg.engine.begin() as conn:
+        conn.execute(text("DROP TRIGGER refuse ON messages"))
+        conn.execute(text("DROP FUNCTION refuse()"))
+
+
+def test_database_failure_is_500_rolls_back_and_the_redelivery_succeeds(
+        tg: TelegramBot) -> None:
+    """The claim, the task, both messages and the outbox row are one transaction: they roll
+    back together, nothing is sent, and Telegram's redelivery then works."""
+    _refuse_messages(tg)
     update = private_text("/add Buy milk")
     try:
         failed = tg.post(update)
         assert failed["statusCode"] == 500
-        assert tg.rows("tasks") == 0
-        assert tg.rows("delivery_claims") == 0
-        assert tg.rows("messages") == 0
-        assert tg.rows("outbox") == 1  # kept for the redelivery, its attempt counted
-        assert tg.api.calls_to("sendMessage") == []
+        assert tg.nothing_written()  # the outbox row went with the rest of the turn
+        assert tg.api.calls == []
     finally:
-        with tg.engine.begin() as conn:
-            conn.execute(text("DROP TRIGGER refuse ON messages"))
-            conn.execute(text("DROP FUNCTION refuse()"))
+        _stop_refusing(tg)
 
     redelivered = tg.post(update)
 
     assert redelivered["statusCode"] == 200
     assert tg.rows("tasks") == 1
     assert tg.rows("messages") == 2
-    assert tg.rows("outbox", "sent_at IS NULL AND failed_at IS NULL") == 0
+    assert tg.unsent() == 0
     assert [c["text"] for c in tg.api.calls_to("sendMessage")] == ["Added #1: Buy milk"]
 
 
-def test_database_unreachable_is_500(tg: TelegramBot, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.telegram.conftest import reset_process_state
+def test_database_failure_after_the_model_answered_is_500_and_the_redelivery_asks_again(
+        tg: TelegramBot, llm: FakeOpenAI) -> None:
+    """A free-text turn reads its context and lets the model act without a transaction; the
+    final transaction (claim, replayed tool calls, messages, outbox row) fails as a whole: no
+    task, no claim, nothing sent. The redelivery runs the turn again, answered once."""
+    llm.default = calls(("add_task", {"title": "Buy milk"}))
+    _refuse_messages(tg)
+    update = private_text("remind me to buy milk")
+    try:
+        assert tg.post(update)["statusCode"] == 500
+        assert tg.rows("tasks") == tg.rows("delivery_claims") == tg.rows("outbox") == 0
+        assert tg.rows("messages") == 0
+        assert tg.api.calls_to("sendMessage") == []
+    finally:
+        _stop_refusing(tg)
+    llm.script(calls(("add_task", {"title": "Buy milk"})), says("Added #1: Buy milk."))
+    llm.default = None
 
+    assert tg.post(update)["statusCode"] == 200
+
+    assert tg.rows("tasks") == 1
+    assert tg.user_messages() == ["remind me to buy milk"]
+    assert tg.api.sent_texts() == ["Added #1: Buy milk."]
+    assert tg.unsent() == 0
+
+
+def test_database_unreachable_is_500(tg: TelegramBot, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:1/none")
     reset_process_state()
 
@@ -141,22 +173,25 @@ def test_database_unreachable_is_500(tg: TelegramBot, monkeypatch: pytest.Monkey
     assert tg.api.calls == []
 
 
-def test_a_poisoned_update_stops_blocking_its_chat_after_a_few_attempts(
+def test_an_update_whose_turn_always_fails_is_500_each_time_and_blocks_nobody(
         tg: TelegramBot) -> None:
-    """An update that fails every time is dropped after MAX_ATTEMPTS, so later updates of the
-    chat are not stuck behind it forever."""
-    from bot_core.turn_queue import MAX_ATTEMPTS
+    """Nothing holds a failed update in the process: each redelivery is answered 500 and
+    writes nothing (Telegram gives up on its own after its retries), and the chat's next update
+    is not stuck behind it."""
+    poisoned = private_text("/add Buy poison")
+    _refuse_messages(tg, "/add Buy poison")
+    try:
+        statuses = [tg.post(poisoned)["statusCode"] for _ in range(5)]
+        assert statuses == [500] * 5
+        assert tg.nothing_written()
+        assert tg.api.calls == []
 
-    poisoned = private_text("/add Buy milk")
-    with tg.engine.begin() as conn:
-        conn.execute(text("INSERT INTO turn_queue (platform, chat_key, seq, payload, attempts, "
-                          "received_at) VALUES ('telegram', :chat, :seq, :payload, :attempts, "
-                          "now())"),
-                     {"chat": str(poisoned["message"]["chat"]["id"]),
-                      "seq": poisoned["update_id"], "payload": json.dumps(poisoned),
-                      "attempts": MAX_ATTEMPTS})
+        assert tg.post(private_text("/add Call mom"))["statusCode"] == 200
+        assert tg.post(poisoned)["statusCode"] == 500  # still failing, still alone
+    finally:
+        _stop_refusing(tg)
 
-    assert tg.post(private_text("/add Call mom"))["statusCode"] == 200
-
-    assert tg.rows("outbox", "sent_at IS NULL AND failed_at IS NULL") == 0
-    assert [c["text"] for c in tg.api.calls_to("sendMessage")] == ["Added #1: Call mom"]
+    assert tg.rows("tasks") == 1
+    assert tg.rows("delivery_claims") == 1
+    assert tg.unsent() == 0
+    assert tg.api.sent_texts() == ["Added #1: Call mom"]
