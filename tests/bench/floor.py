@@ -1,17 +1,20 @@
 """The floor of a Telegram ``/add`` turn: what it must cost at the very least, measured here.
 
-The same rows the turn writes (delivery claim, identity lookup, the conversation's lock, the
-chat's conversation, the task counter, the task, both messages), written by plain psycopg in
-one transaction with hand-written SQL, then one keep-alive HTTP POST of the same
-``sendMessage`` body python-telegram-bot sends, to the same fake Bot API. No ORM, no queue, no
-Telegram library: the warm turn benchmark divides by this, timed in the same run.
+The statements the turn makes, by plain psycopg with hand-written SQL on one warm connection:
+in one transaction the delivery claim, the identity lookup, the chat's conversation, the task
+counter, the task, both messages (one INSERT) and the outbox row; then the outbox row's lease
+(``UPDATE ... RETURNING``), one keep-alive HTTP POST of the same ``sendMessage`` body
+python-telegram-bot sends, to the same fake Bot API, and the row marked sent — each of those
+two updates a statement of its own, committed at once, as the product commits them on their
+own. No ORM, no queue, no Telegram library, no event loop: the warm turn benchmark divides by
+this, timed in the same run.
 """
 
 from __future__ import annotations
 
 import http.client
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -21,6 +24,7 @@ from models.db import normalise_database_url
 
 PLATFORM = "telegram"
 CHAT = "990000001"
+LEASE = timedelta(minutes=2)
 
 
 def libpq_url(url: str) -> str:
@@ -56,25 +60,24 @@ class FloorTurn:
                 "VALUES (%s, %s, %s, %s)", (self.user_id, PLATFORM, CHAT, now))
 
     def turn(self) -> None:
-        """One ``/add``: the turn's rows in one transaction, then the reply."""
+        """One ``/add``: the turn's rows and its outbox row in one transaction, then the
+        reply leased, sent and marked sent."""
         self._seq += 1
         title = f"Floor task {self._seq}"
         now = datetime.now(UTC)
         db = self._db
         with db.transaction():
+            key = f"floor-{self._seq}-{id(self)}"
             claimed = db.execute(
                 "INSERT INTO delivery_claims (platform, delivery_key, claimed_at) "
                 "VALUES (%s, %s, %s) ON CONFLICT DO NOTHING RETURNING platform",
-                (PLATFORM, f"floor-{self._seq}-{id(self)}", now)).fetchone()
+                (PLATFORM, key, now)).fetchone()
             assert claimed is not None
             row = db.execute(
                 "SELECT user_id FROM chat_identities WHERE platform = %s AND workspace = '' "
                 "AND external_user_id = %s", (PLATFORM, CHAT)).fetchone()
             assert row is not None
             user_id = row[0]
-            # The conversation's lock, as the turn takes it (bot_core.conversations.lock_chat).
-            db.execute("SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))",
-                       (f"{user_id}\x1f{PLATFORM}\x1f{CHAT}",))
             row = db.execute(
                 "SELECT id FROM conversations WHERE user_id = %s AND platform = %s "
                 "AND chat_key = %s ORDER BY id DESC LIMIT 1", (user_id, PLATFORM, CHAT)
@@ -96,7 +99,24 @@ class FloorTurn:
                 "VALUES (%s, %s, 'user', %s, %s), (%s, %s, 'assistant', %s, %s)",
                 (conversation_id, user_id, f"/add {title}", now,
                  conversation_id, user_id, reply, now))
-        self._send(reply)
+            row = db.execute(
+                "INSERT INTO outbox (platform, workspace, delivery_key, target, reply, "
+                "created_at, next_attempt_at, attempts, progress) "
+                "VALUES (%s, '', %s, %s, %s, %s, %s, 0, 0) RETURNING id",
+                (PLATFORM, key, json.dumps({"chat_id": int(CHAT)}),
+                 json.dumps({"text": reply}), now, now)).fetchone()
+            assert row is not None
+            outbox_id = row[0]
+        # Autocommit: each statement its own transaction.
+        leased = db.execute(
+            "UPDATE outbox SET attempts = attempts + 1, lease_until = %s WHERE id = %s "
+            "AND sent_at IS NULL AND failed_at IS NULL "
+            "AND (lease_until IS NULL OR lease_until < %s) RETURNING reply",
+            (now + LEASE, outbox_id, now)).fetchone()
+        assert leased is not None
+        self._send(json.loads(leased[0])["text"])
+        db.execute("UPDATE outbox SET sent_at = %s, lease_until = NULL, failure = NULL "
+                   "WHERE id = %s", (datetime.now(UTC), outbox_id))
 
     def _send(self, text: str) -> None:
         body = urlencode({"chat_id": CHAT, "text": text,

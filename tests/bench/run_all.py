@@ -1,4 +1,4 @@
-"""The benchmark suite: every target of issue #6, one table.
+"""The benchmark suite: every target of issues #6 and #9, one table.
 
 ``make bench``, ``python -m tests.bench`` or ``python -m tests.bench.run_all``. Each figure is a
 ratio of two things measured side by side in the same run (this machine is shared and noisy),
@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from types import ModuleType
 
 from tests.bench import (
+    aws_reply,
     cold_start,
     llm_economy,
     serve_throughput,
@@ -34,6 +35,7 @@ BENCHMARKS: dict[str, ModuleType] = {
     "slack_ack": slack_ack,
     "llm_economy": llm_economy,
     "serve_throughput": serve_throughput,
+    "aws_reply": aws_reply,
 }
 
 
@@ -60,14 +62,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="tiny samples: checks the machinery, not the targets")
     args = parser.parse_args(argv)
     names = args.only.split(",") if args.only else None
-    rows = run(names, quick=args.quick,
-               progress=lambda line: print(line, file=sys.stderr, flush=True))
+    runtimes: list[str] = []
+
+    def progress(line: str) -> None:
+        runtimes.append(line)
+        print(line, file=sys.stderr, flush=True)
+
+    started = time.perf_counter()
+    rows = run(names, quick=args.quick, progress=progress)
     print(f"Benchmarks ({'quick, ' if args.quick else ''}{platform.python_implementation()} "
           f"{platform.python_version()}, {_cores()} cores, {time.strftime('%Y-%m-%d')}):\n")
     print(render(rows))
     verdicts = [row.met for row in rows]
     print(f"\nmet: {verdicts.count(True)}, not met: {verdicts.count(False)}, "
           f"reported: {verdicts.count(None)}")
+    print(f"runtime: {', '.join(runtimes)}; total {time.perf_counter() - started:.0f} s")
     return 0  # numbers, not a pass/fail gate: the table says what was met
 
 
