@@ -36,6 +36,7 @@ BENCHMARKS: dict[str, ModuleType] = {
     "llm_economy": llm_economy,
     "serve_throughput": serve_throughput,
     "aws_reply": aws_reply,
+    "faults": faults,
 }
 
 
