@@ -20,6 +20,7 @@ from types import ModuleType
 from tests.bench import (
     aws_reply,
     cold_start,
+    faults,
     llm_economy,
     serve_throughput,
     slack_ack,
