@@ -22,7 +22,7 @@ from bot_core.settings import Settings
 from handlers.composition import Root
 from handlers.delivery import ReplySender
 from tests.conftest import FIXTURES
-from tests.fakes.lambda_api import FakeLambdaContext
+from tests.fakes.lambda_context import FakeLambdaContext
 from tests.fakes.slack_api import BOT_USER_ID, FakeSlack
 
 SIGNING_SECRET = "test-signing-secret-0123456789abcdef"

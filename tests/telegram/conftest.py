@@ -24,7 +24,7 @@ from handlers.telegram import handler
 from models.tables import OutboxMessage
 from tests.conftest import FIXTURES, pg_engine
 from tests.fakes.http import FakeResponse
-from tests.fakes.lambda_api import FakeLambdaContext
+from tests.fakes.lambda_context import FakeLambdaContext
 from tests.fakes.openai_server import FakeOpenAI, Step
 from tests.fakes.telegram_api import DEFAULT_TOKEN, DEFAULT_USERNAME, FakeTelegram
 
