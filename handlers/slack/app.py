@@ -223,10 +223,8 @@ class Listeners:
         inbound = home_inbound(body, _workspace(context))
         if inbound is None:
             return
-        event_id = _str(body.get("event_id"))
         target = {"mode": "home", "user": inbound.external_user_id}
-        self._queue_event(_delivery("overview", inbound, target,
-                                    key=f"home:{event_id}" if event_id else None))
+        self._queue_event(_delivery("overview", inbound, target))
 
     def button(self, ack: Ack, body: dict[str, Any], context: BoltContext,
                respond: Respond) -> None:

@@ -209,8 +209,10 @@ def home_inbound(body: dict[str, Any], workspace: str) -> Inbound | None:
     user = _str(event.get("user"))
     if user is None or event.get("tab", "home") != "home":
         return None
+    event_id = _str(body.get("event_id"))
+    # The key checked and cleaned as every Inbound field is (it is stored and queried).
     return _inbound(platform=PLATFORM, workspace=workspace, chat_id=HOME_CHAT,
-                   external_user_id=user)
+                   external_user_id=user, delivery_key=f"home:{event_id}" if event_id else None)
 
 
 def shortcut_inbound(body: dict[str, Any], workspace: str, permalink: str) -> Inbound | None:

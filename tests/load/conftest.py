@@ -1,8 +1,8 @@
 """Load and fault tests reuse the platform test kits as they are: the Telegram bot fixtures
 (fake Bot API, handler() on a test database) and the Slack harness (fake Web API, signed
-requests, fake Lambda for the lazy path). Imported here so that pytest offers them in this
-folder too. Plus a real ``todobot serve`` per module for the tests that go through the local
-server."""
+requests). Imported here so that pytest offers them in this folder too. Outside Lambda the
+queue is the in-process one, so handler() returns once the turn is stored and its reply sent.
+Plus a real ``todobot serve`` per module for the tests that go through the local server."""
 
 from __future__ import annotations
 
@@ -27,8 +27,6 @@ _session_slack = slack_kit._session_slack
 fake_slack = slack_kit.fake_slack
 slack = slack_kit.slack
 reset_slack = slack_kit.reset_slack
-_session_lambda = slack_kit._session_lambda
-fake_lambda = slack_kit.fake_lambda
 
 
 # -- a real `todobot serve`, one per test module ----------------------------------------------

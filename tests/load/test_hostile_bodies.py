@@ -35,6 +35,7 @@ ODD_TITLES = {  # as sent -> as stored and shown
                           "\u05e7\u05e0\u05d4 \u05d7\u05dc\u05d1 e\u0301\u0327"),
     "astral-plane": ("\U00010348\U0001d11e\U0010fffd", "\U00010348\U0001d11e\U0010fffd"),
 }
+UNSENT = "sent_at IS NULL AND failed_at IS NULL"
 MARKUP = "<b>bold</b> & <!channel> <@U123|boss> <#C1> <https://evil.example|click> *x* _y_"
 
 
@@ -59,6 +60,7 @@ def test_telegram_oversized_free_text_is_answered(tg: TelegramBot, size: int) ->
         assert_acceptable_to_telegram(call)
     assert tg.api.methods() == ["sendChatAction", "sendMessage"]
     assert tg.rows("messages") == 2
+    assert tg.rows("outbox", UNSENT) == 0
 
 
 @pytest.mark.parametrize("size", list(SIZES.values()), ids=list(SIZES))
@@ -70,6 +72,7 @@ def test_telegram_oversized_title_is_refused_politely(tg: TelegramBot, size: int
     assert_acceptable_to_telegram(sent)
     assert "200" in sent["text"]  # says how long a title may be
     assert tg.rows("tasks") == 0
+    assert tg.rows("outbox", UNSENT) == 0
 
 
 @pytest.mark.parametrize("body", [
@@ -167,11 +170,13 @@ def test_slack_oversized_dm_and_command_are_answered(slack: SlackHarness, engine
     command = slack.command("add " + "x" * size)
 
     assert command["statusCode"] == 200
-    assert "200" in command["body"]  # the title limit, told in the ack
+    (answer,) = slack.fake.hook_posts  # the command's answer, through its response_url
+    assert "200" in str(answer.message["text"])  # the title limit, told
     (post,) = slack.fake.calls_to("chat.postMessage")
     assert len(str(post.params["text"])) <= 3000
     assert count(engine, "messages") == 4
     assert count(engine, "tasks") == 0
+    assert count(engine, "outbox", UNSENT) == 0
 
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)

@@ -1,13 +1,13 @@
 """Property-based: any Slack request through ``handlers.slack.handler`` (API Gateway 2.0
 events, signed as Slack signs them) — Events API JSON, slash-command form bodies,
 interactivity payloads (block_actions with our buttons and others, shortcuts) — is answered
-200 or 400, never 500 and never with an escaped exception; every stored turn is answered;
-and a forged request (wrong secret,
-stale or missing timestamp, tampered body, no signature) is 401 with nothing written and no
-Slack call made.
+200 or 400, never 500 and never with an escaped exception; every stored turn is answered
+and no reply is left unsent in the outbox; and a forged request (wrong secret, stale or missing
+timestamp, tampered body, no signature) is 401 with nothing written and no Slack call made.
 
-2,000 examples on SQLite and 200 on PostgreSQL, outside Lambda (LLM turns run inline with the
-offline brain, so every kind of request reaches the core).
+2,000 examples on SQLite and 200 on PostgreSQL, outside Lambda (the in-process queue runs every
+turn before handler() returns, free text with the offline brain, so every kind of request
+reaches the core).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from tests.conftest import count
 from tests.load.strategies import (
@@ -30,7 +30,9 @@ from tests.load.strategies import (
 )
 from tests.slack.harness import FORM, JSON, SlackHarness, apigw_event, signed_headers
 
-TABLES = ("users", "chat_identities", "conversations", "messages", "tasks", "delivery_claims")
+TABLES = ("users", "chat_identities", "conversations", "messages", "tasks", "delivery_claims",
+          "outbox")
+UNSENT = "sent_at IS NULL AND failed_at IS NULL"
 FORGERIES = ["other-secret", "stale", "future", "tampered", "no-signature", "no-timestamp",
              "bad-version"]
 CASES = settings(deadline=None, suppress_health_check=[
@@ -70,6 +72,15 @@ def _headers(body: str, content_type: str, forgery: str | None) -> tuple[str, di
     return body, headers
 
 
+def _unsent(engine: Engine) -> dict[int, str]:
+    """The outbox rows still pending: id -> why the last attempt failed (compared before and
+    after each example: the database is shared by all examples)."""
+    with engine.connect() as conn:
+        rows = conn.execute(text(
+            f"SELECT id, coalesce(failure, '') FROM outbox WHERE {UNSENT}")).all()
+    return {int(r[0]): str(r[1]) for r in rows}
+
+
 def _snapshot(engine: Engine) -> dict[str, int]:
     return {table: count(engine, table) for table in TABLES}
 
@@ -78,6 +89,7 @@ def deliver_and_check(slack: SlackHarness, engine: Engine, request: tuple[str, s
                       forgery: str | None, base64_body: bool) -> None:
     kind, content_type, body = request
     before = _snapshot(engine)
+    unsent_before = _unsent(engine)
     calls_before = len(slack.fake.server.requests)
     sent, headers = _headers(body, content_type, forgery)
 
@@ -89,6 +101,8 @@ def deliver_and_check(slack: SlackHarness, engine: Engine, request: tuple[str, s
         assert len(slack.fake.server.requests) == calls_before
         return
     assert response["statusCode"] in (200, 400), response
+    left = {row: why for row, why in _unsent(engine).items() if row not in unsent_before}
+    assert left == {}, "replies left unsent (outbox id: the last failure)"
     turn_stored = count(engine, "messages") > before["messages"]
     if turn_stored:  # the user heard back: in the ack itself, or through Slack
         assert response.get("body") or len(slack.fake.server.requests) > calls_before
@@ -114,3 +128,27 @@ def test_any_request(slack: SlackHarness, engine: Engine, examples: int) -> None
 
     any_request()
     assert len(ran) >= examples
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize(("event_id", "published"), [
+    ("Ev\ud800", 1), ("Ev\x00x", 1), ("Ev" + "9" * 300, 0)],
+    ids=["lone-surrogate", "nul", "past-the-column"])
+def test_app_home_opened_with_an_event_id_slack_would_not_send(
+        slack: SlackHarness, engine: Engine, event_id: str, published: int) -> None:
+    """Found by the hypothesis suite: the App Home's delivery key was built from the raw
+    event_id, outside the Inbound that cleans and bounds every other key, and the first query
+    with it failed (a lone surrogate no encoder takes; longer than the column): 500, and Slack
+    delivers it again. Now it is cleaned like the rest (the view published) or, too long for a
+    key, the request is ignored like any other out-of-range payload."""
+    body = {"token": "", "team_id": "T111", "api_app_id": "A0MDYCDME",
+            "type": "event_callback", "event_id": event_id, "event_time": 1,
+            "event": {"type": "app_home_opened", "channel": "D024BE91L",
+                      "user": "U2147483697", "tab": "home"}}
+
+    response = slack.send_json(body)
+
+    assert response["statusCode"] == 200
+    assert slack.fake.summary() == ["views.publish"] * published
+    assert count(engine, "outbox") == published
+    assert count(engine, "outbox", UNSENT) == 0
