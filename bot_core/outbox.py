@@ -12,11 +12,13 @@ by then the answer no longer makes sense.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, and_, delete, insert, or_, select, update
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col
 
 from bot_core.reply import Reply
@@ -31,6 +33,8 @@ STALE_AFTER = timedelta(hours=6)
 MAX_ATTEMPTS = 12
 FIRST_RETRY_SECONDS = 5.0
 MAX_RETRY_SECONDS = 900.0
+RECORD_ATTEMPTS = 4
+RECORD_PAUSE_SECONDS = 1.0
 KEEP_SENT = timedelta(days=7)
 """Sent and refused rows are kept this long (support, "did it arrive?"), then pruned."""
 KEEP_CLAIMS = timedelta(days=7)
@@ -79,12 +83,17 @@ SendOutcome = Sent | RetryLater | Refused
 
 def add_to_outbox(session: Session, *, platform: str, workspace: str, delivery_key: str | None,
                   target: str, reply: Reply, now: datetime) -> int:
-    """Write a reply to send, inside the caller's transaction; its id."""
+    """Write a reply to send, inside the caller's transaction; its id.
+
+    The row is not due for the scheduler until a lease's time has passed: the worker that
+    wrote it sends it right after the commit (its lease does not look at the due time), and a
+    sweep in between must not take it from under it (the reply would go out late, and the
+    conversation's replies out of order)."""
     row_id = session.execute(
         insert(OutboxMessage.__table__)  # type: ignore[attr-defined]
         .values(platform=platform, workspace=workspace, delivery_key=delivery_key,
                 target=target, reply=reply.model_dump_json(exclude_defaults=True),
-                created_at=now, next_attempt_at=now, attempts=0)
+                created_at=now, next_attempt_at=now + LEASE, attempts=0)
         .returning(col(OutboxMessage.id))
     ).scalar_one()
     return int(row_id)
@@ -176,10 +185,23 @@ class Outbox:
             values = {"next_attempt_at": now + timedelta(seconds=delay), "lease_until": None,
                       "failure": outcome.reason[:200],
                       "progress": max(outcome.progress, item.progress)}
-        with self._engine.begin() as conn:
-            conn.execute(update(OutboxMessage).where(col(OutboxMessage.id) == item.id)
-                         .values(**values))
+        self._write_outcome(item.id, values)
         return delay
+
+    def _write_outcome(self, row_id: int, values: dict[str, object]) -> None:
+        """Store an outcome, riding out a database blip of a few seconds: a send that went out
+        but could not be marked would be sent again once its lease ran out."""
+        for attempt in range(RECORD_ATTEMPTS):
+            try:
+                with self._engine.begin() as conn:
+                    conn.execute(update(OutboxMessage).where(col(OutboxMessage.id) == row_id)
+                                 .values(**values))
+                return
+            except OperationalError:
+                if attempt == RECORD_ATTEMPTS - 1:
+                    raise
+                log.warning("could not record outbox row %d's outcome yet; retrying", row_id)
+                time.sleep(RECORD_PAUSE_SECONDS * (attempt + 1))
 
     def drop_stale(self) -> int:
         """Give up on rows too old to make sense any more (logged); how many."""

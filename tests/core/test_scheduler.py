@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from bot_core.outbox import OutboxItem, RetryLater, SendOutcome, Sent, add_to_outbox
+from bot_core.outbox import LEASE, OutboxItem, RetryLater, SendOutcome, Sent, add_to_outbox
 from bot_core.reply import Reply
 from bot_core.settings import Settings
 from handlers.composition import Root
@@ -67,6 +67,8 @@ def test_due_rows_are_sent_once_even_by_two_sweeps_at_once(db_url: str, engine: 
     root = _root(db_url, engine, clock, sender)
     for n in range(20):
         _queue(engine, clock, f"reply {n}")
+    assert sweep(root).retried == 0  # fresh rows are their worker's for a lease's time
+    clock.now += LEASE + timedelta(seconds=1)
     threads = [threading.Thread(target=sweep, args=(root,)) for _ in range(2)]
     for thread in threads:
         thread.start()
@@ -80,6 +82,7 @@ def test_a_row_waits_for_its_retry_time(db_url: str, engine: Engine) -> None:
     clock, sender = Clock(), RecordingSender(fail=1)
     root = _root(db_url, engine, clock, sender)
     _queue(engine, clock, "later")
+    clock.now += LEASE + timedelta(seconds=1)
     first = sweep(root)
     assert (first.retried, first.still_unsent, sender.said) == (1, 1, [])
     clock.now += timedelta(seconds=30)
