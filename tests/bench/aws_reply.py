@@ -22,13 +22,11 @@ import sys
 import threading
 import time
 
-from sqlalchemy import create_engine, text
-
-from models.db import normalise_database_url
 from models.migrate import upgrade
 from tests.bench.aws import environment, fifo_queue
 from tests.bench.events import TELEGRAM_SECRET, LambdaContext, telegram_event, telegram_update
 from tests.bench.serve_throughput import receipt_to_reply_ms
+from tests.bench.slack_ack import check_outbox
 from tests.bench.table import Row, median, percentile, render
 from tests.fakes.sqs_esm import BatchOutcome, EventSourceMapping
 from tests.fakes.telegram_api import DEFAULT_TOKEN, FakeTelegram
@@ -102,14 +100,7 @@ def run(updates: int = UPDATES) -> tuple[list[float], list[float]]:
         assert len(replies) == updates + 1, (len(replies), updates + 1)
         to_reply = receipt_to_reply_ms(sent_at, replies)
         assert queue.waiting() == 0 and queue.dead_letters() == 0
-        engine = create_engine(normalise_database_url(url))
-        try:
-            with engine.connect() as conn:
-                total, sent = conn.execute(text(
-                    "SELECT count(*), count(sent_at) FROM outbox")).one()
-        finally:
-            engine.dispose()
-        assert (total, sent) == (updates + 1, updates + 1), (total, sent)
+        check_outbox(url, updates + 1)
         return to_reply, answers
 
 

@@ -86,7 +86,7 @@ def serving(env: dict[str, str]) -> Iterator[tuple[str, int]]:
             [sys.executable, "-m", "handlers.cli", "serve", "--host", "127.0.0.1",
              "--port", str(port)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
-            _wait_healthy(port, server)
+            wait_healthy(port, server)
             yield "127.0.0.1", port
         except BaseException:
             log.seek(0)
@@ -101,7 +101,7 @@ def serving(env: dict[str, str]) -> Iterator[tuple[str, int]]:
                 server.wait(15)
 
 
-def _wait_healthy(port: int, server: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+def wait_healthy(port: int, server: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:

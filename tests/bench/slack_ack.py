@@ -128,7 +128,7 @@ def run(each: int = EACH) -> AckRun:
             [(o.error, o.failed) for o in outcomes if o.error or o.failed]
         _check_answered_once(slack, channels, urls)
         assert queue.waiting() == 0 and queue.dead_letters() == 0
-        _check_outbox(url, 2 * each)
+        check_outbox(url, 2 * each)
         return AckRun(out["import"] * 1000, [ack * 1000 for ack, _, _ in out["acks"]], kinds,
                       drain_s, len(outcomes))
 
@@ -144,7 +144,7 @@ def _check_answered_once(slack: FakeSlack, channels: list[str], urls: list[str])
     assert len(slack.hook_posts) == len(urls)
 
 
-def _check_outbox(url: str, rows: int) -> None:
+def check_outbox(url: str, rows: int) -> None:
     engine = create_engine(normalise_database_url(url))
     try:
         with engine.connect() as conn:

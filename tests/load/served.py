@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+from tests.bench.serve_throughput import wait_healthy as _wait_healthy
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.telegram_api import DEFAULT_TOKEN, FakeTelegram
@@ -175,21 +176,3 @@ def todobot_serve(env: dict[str, str]) -> Iterator[Served]:
             except subprocess.TimeoutExpired:
                 server.kill()
                 server.wait(15)
-
-
-def _wait_healthy(port: int, server: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"todobot serve exited with {server.returncode}")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                conn.close()
-                return
-            conn.close()
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError("todobot serve did not become healthy")
