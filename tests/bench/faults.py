@@ -109,11 +109,16 @@ def _scenario(env: dict[str, Any], fault: str, inject: Callable[[dict[str, Any]]
             assert webhook(telegram_event(update, secret="bench-secret"), None)[
                 "statusCode"] == 200
     handler = wrap(worker) if wrap is not None else worker
+    restore = getattr(handler, "undo", None)
     esm = EventSourceMapping(env["sqs"], queue_url, handler, function_timeout_s=120,
                              queue_arn=env["arn"](env["sqs"], queue_url))
-    esm.run_concurrently(3, timeout_s=120)
-    if undo is not None:
-        undo()
+    try:
+        esm.run_concurrently(3, timeout_s=120)
+    finally:
+        if undo is not None:
+            undo()
+        if restore is not None:
+            restore()
     if sweep_after:
         from handlers.sweep import sweep
 
@@ -131,6 +136,8 @@ def _scenario(env: dict[str, Any], fault: str, inject: Callable[[dict[str, Any]]
     lost = sum(1 for n in answers.values() if n == 0)
     twice = sum(n - 1 for n in answers.values() if n > 1)
     failed = sum(1 for c in telegram.calls_to("sendMessage") if telegram.status_of(c) != 200)
+    if getattr(handler, "state", None) is not None:
+        assert handler.state["died"], "the worker never died: the scenario did not happen"
     from tests.fakes.moto_sqs import receive_all
 
     dead = len(receive_all(env["sqs"], dlq_url))
@@ -155,31 +162,37 @@ def _later(clock: Callable[[], Any]) -> Callable[[], Any]:
 
 
 def _dying_worker(worker: Any) -> Any:
-    """The first invocation dies after its turns committed, before any reply is sent."""
+    """The first invocation dies after its turns committed, before any reply is sent (the
+    first send of the scenario kills it; every invocation that dies is failed as Lambda fails
+    a crashed one)."""
+    import threading
+
     from handlers import composition
     from handlers.delivery import Deliverer
 
+    lock = threading.Lock()
     state = {"died": False}
     real = Deliverer.deliver
 
-    def run(event: dict[str, Any], context: Any) -> Any:
-        if state["died"]:
-            return worker(event, context)
-
-        def die(self: Deliverer, row_ids: Any) -> Any:
+    def deliver_or_die(self: Deliverer, row_ids: Any) -> Any:
+        with lock:
+            first, state["died"] = not state["died"], True
+        if first:
             raise SystemExit("killed between commit and send")
+        return real(self, row_ids)
 
-        Deliverer.deliver = die  # type: ignore[method-assign]
+    Deliverer.deliver = deliver_or_die  # type: ignore[method-assign]
+
+    def run(event: dict[str, Any], context: Any) -> Any:
         try:
             return worker(event, context)
         except SystemExit as died:
-            state["died"] = True
             for record in event["Records"]:  # Lambda's retry, without the 18-minute wait
                 composition.root().queue.sqs.retry_later(  # type: ignore[attr-defined]
                     record["receiptHandle"], 0)
             raise RuntimeError("the invocation died") from died
-        finally:
-            Deliverer.deliver = real  # type: ignore[method-assign]
+    run.undo = lambda: setattr(Deliverer, "deliver", real)  # type: ignore[attr-defined]
+    run.state = state  # type: ignore[attr-defined]
     return run
 
 
