@@ -122,3 +122,25 @@ def test_an_add_meanwhile_is_reported_not_hidden(make_service: ServiceFactory,
     reply = results[0].reply
     assert reply.text.startswith("Added #2: slow one")
     assert count(engine, "tasks") == 2
+
+
+def test_each_tool_call_sees_the_turns_earlier_calls(make_service: ServiceFactory,
+                                                    engine: Engine) -> None:
+    """Every call runs in its own rolled-back transaction, so it must replay the turn's earlier
+    calls: a task added a moment ago can be completed, and a second add gets the next number."""
+    seen: list[str] = []
+
+    class Brain:
+        def answer(self, request: BrainRequest, tools: Tools) -> Reply:
+            for name, args in (("add_task", {"title": "first"}),
+                               ("add_task", {"title": "second"}),
+                               ("complete_task", {"task_number": 1}),
+                               ("list_tasks", {"status": "open"})):
+                seen.append(tools.call(name, args).result.message)
+            return Reply(text="All set.")
+
+    result = make_service(Brain()).handle(inbound("do several things", delivery="k"))
+
+    assert seen == ["Added #1: first", "Added #2: second", "Done: #1 first", "1 open task"]
+    assert result.reply is not None and result.reply.text == "All set."
+    assert count(engine, "tasks") == 2 and count(engine, "tasks", "completed = :c", c=True) == 1
