@@ -35,8 +35,8 @@ class Settings(BaseSettings):
     llm_timeout_seconds: float = Field(default=20.0, gt=0)
     llm_max_retries: int = Field(default=2, ge=0, le=5)
     llm_max_tool_rounds: int = Field(default=5, ge=1, le=20)
-    # The whole LLM turn, every round and retry included: well inside the deferred Lambda
-    # invocation's 120 s, leaving time to store the turn and send the answer.
+    # The whole LLM turn, every round and retry included: the worker takes a free-text record
+    # only with this much time left (plus the send's), so the user always hears back.
     llm_turn_budget_seconds: float = Field(default=60.0, gt=0)
 
     # The SQS FIFO queue the webhooks hand deliveries to; unset: the in-process queue, where

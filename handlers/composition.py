@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from bot_core.brains.base import Brain
     from bot_core.outbox import Outbox
     from bot_core.service import TodoService
+    from handlers.aws.sqs_queue import SqsQueue
     from handlers.delivery import Deliverer, Enqueuer, ReplySender
     from handlers.processing import Worker
     from handlers.telegram.client import BotIdentity, TelegramClient
@@ -193,6 +194,14 @@ class Root:
 
             return LocalQueue(self.worker)
         return self._once("queue", build)
+
+    @property
+    def sqs_queue(self) -> SqsQueue | None:
+        """The SQS queue itself (the worker's retry delays), None with the in-process queue."""
+        queue = self.queue
+        from handlers.aws.delivery_queue import SqsDeliveryQueue
+
+        return queue.sqs if isinstance(queue, SqsDeliveryQueue) else None
 
     def telegram_identity(self, with_username: bool) -> BotIdentity:
         return self.telegram_client.identity(with_username=with_username)

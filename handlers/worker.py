@@ -51,8 +51,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Run a batch; report the records to retry."""
     root = composition.root()
     records = event.get("Records") or []
-    queue = root.queue
-    sqs = getattr(queue, "sqs", None)
+    sqs = root.sqs_queue
 
     def retry_later(receipt_handle: str, seconds: int) -> None:
         if sqs is not None and receipt_handle:

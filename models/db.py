@@ -7,7 +7,7 @@ from functools import lru_cache
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, bindparam, create_engine, event
+from sqlalchemy import Engine, Table, bindparam, create_engine, event
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session
 
@@ -81,12 +81,10 @@ class UnitOfWork:
     """A session whose changes land only on :meth:`commit`; leaving the block without a commit,
     or with an exception, rolls everything back.
 
-    Bound to an engine (a pooled connection per unit of work) or to a connection the caller
-    already holds and that is not in a transaction (the turn queue's, which holds the chat's
-    lock on it): the unit of work is then that connection's next transaction.
+    One pooled connection per unit of work.
     """
 
-    def __init__(self, bind: Engine | Connection) -> None:
+    def __init__(self, bind: Engine) -> None:
         self._bind = bind
         self.session: Session
 

@@ -84,7 +84,7 @@ class LLMBrain:
         schemas = tool_schemas()
         deadline = time.monotonic() + self._turn_budget
         for _ in range(self._max_rounds):
-            # The whole turn (every round, every retry) fits the budget, so a deferred turn
+            # The whole turn (every round, every retry) fits the budget, so the worker's turn
             # finishes inside its Lambda timeout and the user always hears back.
             remaining = deadline - time.monotonic()
             if remaining < 1.0:

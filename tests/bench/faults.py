@@ -188,8 +188,9 @@ def _dying_worker(worker: Any) -> Any:
             return worker(event, context)
         except SystemExit as died:
             for record in event["Records"]:  # Lambda's retry, without the 18-minute wait
-                composition.root().queue.sqs.retry_later(  # type: ignore[attr-defined]
-                    record["receiptHandle"], 0)
+                sqs = composition.root().sqs_queue
+                assert sqs is not None
+                sqs.retry_later(record["receiptHandle"], 0)
             raise RuntimeError("the invocation died") from died
     run.undo = lambda: setattr(Deliverer, "deliver", real)  # type: ignore[attr-defined]
     run.state = state  # type: ignore[attr-defined]

@@ -214,8 +214,9 @@ def _worker_retrying_soon() -> Any:
         except SystemExit as died:  # as Lambda sees a killed process: the invocation failed
             from handlers import composition
 
-            queue = composition.root().queue
+            sqs = composition.root().sqs_queue
+            assert sqs is not None
             for record in event["Records"]:
-                queue.sqs.retry_later(record["receiptHandle"], 0)  # type: ignore[attr-defined]
+                sqs.retry_later(record["receiptHandle"], 0)
             raise RuntimeError("the invocation died") from died
     return run
