@@ -4,18 +4,32 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from bot_core.inbound import ActionKind, ButtonAction, ListView
+from bot_core.inbound import ActionKind, ButtonAction, ListView, SnoozePreset
+from bot_core.profile import SettingsStore
 from bot_core.reply import Reply, actions_for
 from bot_core.tasks import ToolResult, Tools
-from bot_core.texts import EMPTY_LIST_TEXTS, HELP_TEXT, LIST_HEADERS, WELCOME_TEXT
+from bot_core.texts import (
+    DIGEST_USAGE,
+    EMPTY_LIST_TEXTS,
+    HELP_TEXT,
+    LIST_HEADERS,
+    TIMEZONE_USAGE,
+    WELCOME_TEXT,
+)
+from bot_core.timing.local import Profile, format_moment, parse_clock, wall
 
 _COMMAND = re.compile(r"^/(?P<name>[A-Za-z_]+)(?:@\w+)?(?:\s+(?P<args>.*))?$", re.DOTALL)
 _NUMBER = re.compile(r"^#?(\d{1,8})$")
 
 KNOWN_COMMANDS = frozenset(
-    {"start", "help", "add", "list", "done", "undo", "delete", "edit", "new"}
+    {"start", "help", "add", "list", "done", "undo", "delete", "edit", "new", "today",
+     "upcoming", "timezone", "digest"}
 )
+SNOOZES: dict[SnoozePreset, timedelta] = {
+    "20m": timedelta(minutes=20), "1h": timedelta(hours=1), "3h": timedelta(hours=3),
+}
 _LIST_VIEWS: dict[str, ListView] = {
     "": "open", "open": "open", "all": "all", "done": "done", "completed": "done",
 }
@@ -37,9 +51,37 @@ def parse_command(text: str) -> Command | None:
     return Command(name=match["name"].lower(), args=(match["args"] or "").strip())
 
 
+def list_arguments(view: ListView) -> dict[str, str]:
+    """``list_tasks`` arguments for a view (today and upcoming are open tasks by due date)."""
+    if view in ("today", "upcoming"):
+        return {"status": "open", "due": view}
+    return {"status": view}
+
+
+def snooze_until(preset: SnoozePreset, now: datetime, profile: Profile) -> datetime:
+    """When a snooze preset ends: 20 min, 1 h or 3 h from now, or tomorrow at the user's
+    morning hour."""
+    if preset == "morning":
+        tomorrow = now.astimezone(profile.zone).date() + timedelta(days=1)
+        return wall(tomorrow, profile.day_reminder, profile.zone)
+    return (now + SNOOZES[preset]).astimezone(profile.zone)
+
+
+def snooze(tools: Tools, number: int, until: datetime) -> ToolResult:
+    """Move task ``number``'s reminder to ``until`` (``update_task`` with remind_at)."""
+    local = until.astimezone(tools.profile.zone).replace(tzinfo=None)
+    result = tools.call("update_task", {"task_number": number,
+                                        "remind_at": local.isoformat(timespec="minutes")}).result
+    if not result.ok or result.task is None:
+        return result
+    moment = format_moment(until, tools.now, tools.profile.zone)
+    return ToolResult(ok=True, message=f"Snoozed #{number} {result.task.title} until {moment}",
+                      task=result.task)
+
+
 def list_reply(tools: Tools, view: ListView, headline: str | None = None) -> Reply:
     """The user's tasks for ``view`` with their buttons, under an optional headline."""
-    result = tools.call("list_tasks", {"status": view}).result
+    result = tools.call("list_tasks", list_arguments(view)).result
     tasks = result.tasks or ()
     if not tasks:
         text = EMPTY_LIST_TEXTS[view]
@@ -51,21 +93,43 @@ def list_reply(tools: Tools, view: ListView, headline: str | None = None) -> Rep
     )
 
 
-def apply_action(tools: Tools, kind: ActionKind, number: int) -> ToolResult:
+def apply_action(tools: Tools, kind: ActionKind, number: int,
+                 preset: SnoozePreset | None = None) -> ToolResult:
     """Do one of the button/command actions to task ``number``."""
     if kind == "done":
         return tools.call("complete_task", {"task_number": number}).result
     if kind == "undo":
         return tools.reopen_task(number)
+    if kind == "snooze":
+        return snooze(tools, number, snooze_until(preset or "1h", tools.now, tools.profile))
+    if kind == "purge":
+        return purge_completed(tools)
     return tools.call("delete_task", {"task_number": number}).result
+
+
+def purge_completed(tools: Tools) -> ToolResult:
+    """Delete every completed task (the confirmed "delete all done")."""
+    done = tools.call("list_tasks", {"status": "done"}).result.tasks or ()
+    tools.calls.pop()  # a lookup, not something the user asked for
+    for task in done:
+        tools.call("delete_task", {"task_number": task.number})
+    noun = "task" if len(done) == 1 else "tasks"
+    return ToolResult(ok=True, message=f"Deleted {len(done)} completed {noun}.")
 
 
 class CommandRouter:
     """Runs commands and button actions through the task tools."""
 
-    def run(self, command: Command, tools: Tools, display_name: str | None = None) -> Reply:
+    def run(self, command: Command, tools: Tools, display_name: str | None = None,
+            settings: SettingsStore | None = None) -> Reply:
         """Answer a command (``/new`` is handled by the service: it changes the conversation)."""
         name, args = command.name, command.args
+        if name in ("today", "upcoming"):
+            return list_reply(tools, name)  # type: ignore[arg-type]
+        if name == "timezone" and settings is not None:
+            return self._timezone(tools, settings, args)
+        if name == "digest" and settings is not None:
+            return self._digest(tools, settings, args)
         if name == "start":
             return Reply(text=WELCOME_TEXT.format(name=f", {display_name}" if display_name else ""))
         if name == "help":
@@ -85,9 +149,51 @@ class CommandRouter:
         return Reply(text=f"I don't know /{name}.\n{HELP_TEXT}")
 
     def press(self, action: ButtonAction, tools: Tools) -> Reply:
-        """A button under a list: do it, then redraw that list with the outcome on top."""
-        result = apply_action(tools, action.kind, action.number)
-        return list_reply(tools, action.view, headline=result.message)
+        """A button under a list: do it, then redraw that list with the outcome on top. Under a
+        reminder the outcome replaces the reminder."""
+        result = apply_action(tools, action.kind, action.number, action.snooze)
+        if action.view == "reminder":
+            return Reply(text=("✅ " if result.ok and action.kind == "done" else "")
+                         + result.message)
+        view: ListView = "done" if action.kind == "purge" else action.view
+        return list_reply(tools, view, headline=result.message)
+
+    @staticmethod
+    def _timezone(tools: Tools, settings: SettingsStore, args: str) -> Reply:
+        from bot_core.timing.zones import zone_from_text  # its city data loads only here
+
+        if not args:
+            current = settings.read().profile
+            known = (f"Your timezone is {current.zone_name}." if current.zone_known
+                     else "I don't know your timezone yet (I use UTC).")
+            return Reply(text=f"{known}\n{TIMEZONE_USAGE}")
+        zone = zone_from_text(args)
+        if zone is None:
+            return Reply(text=f"I don't know the timezone of \"{args[:60]}\".\n{TIMEZONE_USAGE}")
+        settings.set_timezone(zone)
+        local = tools.now.astimezone(Profile(zone_name=zone).zone)
+        return Reply(text=f"Your timezone is now {zone} (it's {local:%H:%M} there).")
+
+    @staticmethod
+    def _digest(tools: Tools, settings: SettingsStore, args: str) -> Reply:
+        word = args.strip().lower()
+        if not word:
+            current = settings.read().digest
+            state = (f"Your morning digest comes at {current:%H:%M}." if current
+                     else "The morning digest is off.")
+            return Reply(text=f"{state}\n{DIGEST_USAGE}")
+        if word in ("off", "stop", "no", "none"):
+            settings.set_digest(None)
+            return Reply(text="Morning digest off.")
+        at = parse_clock(word if ":" in word else f"{word}:00")
+        if at is None:
+            return Reply(text=DIGEST_USAGE)
+        if not settings.set_digest(at):
+            return Reply(text="I can only send a digest to a chat; try this in a chat with me.")
+        profile = settings.read().profile
+        zone_note = "" if profile.zone_known else " UTC (tell me yours with /timezone)"
+        return Reply(text=f"Every day at {at:%H:%M}{zone_note} I'll send what is due that day "
+                          "(only when there is something).")
 
     @staticmethod
     def _add(tools: Tools, args: str) -> Reply:

@@ -8,19 +8,25 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bot_core.safe_text import storable
 
-ActionKind = Literal["done", "undo", "delete"]
-ListView = Literal["open", "done", "all"]
+ActionKind = Literal["done", "undo", "delete", "snooze", "purge"]
+ListView = Literal["open", "done", "all", "today", "upcoming"]
+ButtonView = Literal["open", "done", "all", "today", "upcoming", "reminder"]
+"""Where a button was: under a list (redrawn after the press) or under a reminder."""
+SnoozePreset = Literal["20m", "1h", "3h", "morning"]
+"""Slack's /remind presets: 20 minutes, an hour, three hours, tomorrow morning."""
 
 
 class ButtonAction(BaseModel):
-    """A button pressed under a task list: do ``kind`` to task ``number``, then redraw the list
-    the button was under (``view``)."""
+    """A button pressed under a task list or a reminder: do ``kind`` to task ``number``, then
+    redraw what the button was under (``view``). ``purge`` (number 1: the confirmation of
+    "delete all done") deletes every completed task."""
 
     model_config = ConfigDict(frozen=True)
 
     kind: ActionKind
     number: int = Field(ge=1)
-    view: ListView = "open"
+    view: ButtonView = "open"
+    snooze: SnoozePreset | None = None
 
 
 class Inbound(BaseModel):
@@ -41,6 +47,8 @@ class Inbound(BaseModel):
     text: str | None = None
     action: ButtonAction | None = None
     delivery_key: str | None = Field(default=None, max_length=200)
+    timezone: str | None = Field(default=None, max_length=64)
+    """The person's IANA zone when the platform tells it (Slack's users.info); kept current."""
 
     @field_validator("*", mode="before")
     @classmethod

@@ -15,24 +15,35 @@ whole database. Replaying costs a few milliseconds of SQL per call.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from bot_core.tasks import TaskTools, ToolCall, ToolResult
+from bot_core.tasks import Origin, TaskTools, ToolCall, ToolResult
+from bot_core.timing.local import Profile
 from models.db import UnitOfWorkFactory
 
 
 class ReplayedTools:
     """The five tools for one user, each call in its own rolled-back transaction."""
 
-    def __init__(self, unit_of_work: UnitOfWorkFactory, user_id: str) -> None:
+    def __init__(self, unit_of_work: UnitOfWorkFactory, user_id: str, *, now: datetime,
+                 profile: Profile, origin: Origin | None = None) -> None:
         self._unit_of_work = unit_of_work
         self._user_id = user_id
+        self.now = now
+        self.profile = profile
+        self._origin = origin
         self.calls: list[ToolCall] = []
+
+    def bound(self, session: Any) -> TaskTools:
+        """The plain tools on ``session`` with this turn's user, instant, zone and chat."""
+        return TaskTools(session, self._user_id, now=self.now, profile=self.profile,
+                         origin=self._origin)
 
     def call(self, name: str, arguments: Any, call_id: str | None = None) -> ToolCall:
         """Run one call on top of the turn's earlier ones; nothing is committed."""
         with self._unit_of_work() as uow:
-            tools = replay(TaskTools(uow.session, self._user_id), self.calls)
+            tools = replay(self.bound(uow.session), self.calls)
             made = tools.call(name, arguments, call_id=call_id)
         self.calls.append(made)
         return made

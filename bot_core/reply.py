@@ -3,11 +3,19 @@ Telegram, Block Kit in Slack, plain text in the terminal)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, ConfigDict
 
-from bot_core.inbound import ActionKind, ListView
+from bot_core.inbound import ActionKind, ButtonView, ListView, SnoozePreset
 
-ACTION_LABELS: dict[ActionKind, str] = {"done": "Done", "undo": "Reopen", "delete": "Delete"}
+ACTION_LABELS: dict[ActionKind, str] = {
+    "done": "Done", "undo": "Reopen", "delete": "Delete", "snooze": "Snooze",
+    "purge": "Delete all completed",
+}
+SNOOZE_LABELS: dict[SnoozePreset, str] = {
+    "20m": "20 min", "1h": "1 hour", "3h": "3 hours", "morning": "Tomorrow",
+}
 
 
 class TaskView(BaseModel):
@@ -19,6 +27,17 @@ class TaskView(BaseModel):
     title: str
     description: str | None = None
     completed: bool = False
+    due_at: datetime | None = None
+    """UTC; with ``due_has_time`` false only its date counts."""
+    due_has_time: bool = False
+    due_label: str | None = None
+    """How the due date reads for the user now: "today 17:00", "Fri 4 Dec", "overdue 2 d"."""
+    overdue: bool = False
+    remind_at: datetime | None = None
+    recurrence: str | None = None
+    repeats_label: str | None = None
+    """The recurrence in words: "every day at 09:00"."""
+    priority: str = "medium"
 
 
 class Action(BaseModel):
@@ -28,11 +47,18 @@ class Action(BaseModel):
 
     kind: ActionKind
     number: int
-    view: ListView = "open"
+    view: ButtonView = "open"
+    snooze: SnoozePreset | None = None
 
     @property
     def label(self) -> str:
-        """Button text, e.g. "Done #3"."""
+        """Button text, e.g. "Done #3", "Snooze 1 hour"; under a reminder (one task) no number."""
+        if self.kind == "snooze" and self.snooze is not None:
+            return f"⏰ {SNOOZE_LABELS[self.snooze]}"
+        if self.kind == "purge":
+            return ACTION_LABELS["purge"]
+        if self.view == "reminder":
+            return ACTION_LABELS[self.kind]
         return f"{ACTION_LABELS[self.kind]} #{self.number}"
 
 
@@ -54,9 +80,27 @@ class Reply(BaseModel):
 
 
 def format_task_line(task: TaskView) -> str:
-    """One task as a line of plain text: ``☐ #3 Buy milk``."""
+    """One task as a line of plain text: ``☐ #3 Buy milk · today 17:00 · every day · high``."""
     box = "☑" if task.completed else "☐"
-    return f"{box} #{task.number} {task.title}"
+    return f"{box} #{task.number} {task.title}{task_details(task)}"
+
+
+def task_details(task: TaskView) -> str:
+    """What follows a task's title: its due date, recurrence and priority (if not medium)."""
+    parts = [p for p in (None if task.completed else task.due_label, task.repeats_label) if p]
+    if task.priority != "medium":
+        parts.append(f"{task.priority} priority")
+    return "".join(f" · {part}" for part in parts)
+
+
+def reminder_actions(number: int) -> tuple[Action, ...]:
+    """The buttons under a reminder: Done, the four snoozes, Delete."""
+    snoozes: tuple[SnoozePreset, ...] = ("20m", "1h", "3h", "morning")
+    return (
+        Action(kind="done", number=number, view="reminder"),
+        *(Action(kind="snooze", number=number, view="reminder", snooze=s) for s in snoozes),
+        Action(kind="delete", number=number, view="reminder"),
+    )
 
 
 def actions_for(tasks: tuple[TaskView, ...], view: ListView) -> tuple[Action, ...]:

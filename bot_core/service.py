@@ -24,10 +24,12 @@ from bot_core.conversations import (
 from bot_core.identity import resolve_user_id
 from bot_core.inbound import ButtonAction, Inbound, ListView
 from bot_core.outbox import add_to_outbox
+from bot_core.profile import SettingsStore, read_settings
 from bot_core.replayed_tools import ReplayedTools, replay, same_outcome
 from bot_core.reply import Reply
-from bot_core.tasks import TaskTools, ToolCall, Tools, strip_control_characters
+from bot_core.tasks import Origin, TaskTools, ToolCall, Tools, strip_control_characters
 from bot_core.texts import HELP_TEXT, NEW_CONVERSATION_TEXT
+from bot_core.timing.local import Profile, zone_of
 from models.db import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -71,6 +73,7 @@ class _Context:
     user_id: str
     conversation_id: int
     history: list[HistoryMessage]
+    profile: Profile
 
 
 class TodoService:
@@ -107,8 +110,8 @@ class TodoService:
         return self._brain
 
     def handle(self, inbound: Inbound, *, target: str | None = None,
-               thinking: Callable[[], AbstractContextManager[None]] | None = None
-               ) -> TurnResult:
+               thinking: Callable[[], AbstractContextManager[None]] | None = None,
+               chat_target: str | None = None) -> TurnResult:
         """Process one turn and store it with its reply (and, given ``target``, the outbox row
         that will deliver it) in one transaction.
 
@@ -116,11 +119,15 @@ class TodoService:
         "typing…"), only once the delivery is known to be new: a redelivery shows nothing.
         Database errors propagate after a full rollback, so the queue runs the turn again; LLM
         failures are answered with an apology, the user's message kept and no task changed.
+        ``chat_target`` is where this chat member's unprompted messages go (the reminders of
+        tasks made here, the digest set here), in the platform's own JSON.
         """
         where = (Where(target, inbound.platform, inbound.workspace, inbound.delivery_key)
                  if target is not None else None)
+        origin = (Origin(inbound.platform, inbound.workspace, chat_target)
+                  if chat_target is not None else None)
         if needs_brain(inbound):
-            return self._brain_turn(inbound, where, thinking or nullcontext)
+            return self._brain_turn(inbound, where, thinking or nullcontext, origin)
         with self._unit_of_work() as uow:
             session = uow.session
             if inbound.delivery_key and not claim_delivery(
@@ -129,8 +136,11 @@ class TodoService:
             user_id = self._user(session, inbound)
             conversation_id = current_conversation(
                 session, user_id, inbound.platform, inbound.chat_key)
-            tools = TaskTools(session, user_id)
-            reply, conversation_id = self._instant(session, inbound, tools, user_id,
+            now = self._clock()
+            tools = TaskTools(session, user_id, now=now, profile=self._profile(session, user_id),
+                              origin=origin)
+            settings = SettingsStore(session, user_id, now, origin)
+            reply, conversation_id = self._instant(session, inbound, tools, settings,
                                                    conversation_id)
             store_turn(session, conversation_id, user_id, _user_text(inbound),
                        reply.as_plain_text(), tools.calls)
@@ -163,36 +173,42 @@ class TodoService:
                  if target else None)
         with self._unit_of_work() as uow:
             user_id = self._user(uow.session, inbound)
-            reply = list_reply(TaskTools(uow.session, user_id), view)
+            tools = TaskTools(uow.session, user_id, now=self._clock(),
+                              profile=self._profile(uow.session, user_id))
+            reply = list_reply(tools, view)
             outbox_id = self._queue_reply(uow.session, where, reply)
             uow.commit()
         return TurnResult(reply=reply, outbox_id=outbox_id)
 
     # -- commands and buttons --------------------------------------------------------------
 
-    def _instant(self, session: Session, inbound: Inbound, tools: Tools, user_id: str,
-                 conversation_id: int) -> tuple[Reply, int]:
+    def _instant(self, session: Session, inbound: Inbound, tools: Tools,
+                 settings: SettingsStore, conversation_id: int) -> tuple[Reply, int]:
         if inbound.action is not None:
             return self._router.press(inbound.action, tools), conversation_id
         command = parse_command(_user_text(inbound))
         if command is None:  # an empty text
             return Reply(text=HELP_TEXT), conversation_id
         if command.name == "new":
-            fresh = start_conversation(session, user_id, inbound.platform, inbound.chat_key)
+            fresh = start_conversation(session, settings.user_id, inbound.platform,
+                                       inbound.chat_key)
             return Reply(text=NEW_CONVERSATION_TEXT), fresh
         if command.name in KNOWN_COMMANDS:
-            return self._router.run(command, tools, inbound.display_name), conversation_id
+            reply = self._router.run(command, tools, inbound.display_name, settings)
+            return reply, conversation_id
         return Reply(text=f"I don't know /{command.name}.\n{HELP_TEXT}"), conversation_id
 
     # -- free text -------------------------------------------------------------------------
 
     def _brain_turn(self, inbound: Inbound, where: Where | None,
-                    thinking: Callable[[], AbstractContextManager[None]]) -> TurnResult:
+                    thinking: Callable[[], AbstractContextManager[None]],
+                    origin: Origin | None) -> TurnResult:
         context = self._read_context(inbound)
         if context is None:
             return TurnResult(reply=None, duplicate=True)
         user_text = _user_text(inbound)
-        tools = ReplayedTools(self._unit_of_work, context.user_id)
+        tools = ReplayedTools(self._unit_of_work, context.user_id, now=self._clock(),
+                              profile=context.profile, origin=origin)
         with thinking():
             reply = self._think(inbound, user_text, context.history, tools)
         with self._unit_of_work() as uow:
@@ -200,7 +216,7 @@ class TodoService:
             if inbound.delivery_key and not claim_delivery(
                     session, inbound.platform, inbound.delivery_key):
                 return TurnResult(reply=None, duplicate=True)
-            final = replay(TaskTools(session, context.user_id), tools.calls)
+            final = replay(tools.bound(session), tools.calls)
             if not same_outcome(tools.calls, final.calls):
                 log.info("tasks changed while the brain thought; answering with the outcome")
                 reply = _outcome_reply(final.calls)
@@ -223,16 +239,17 @@ class TodoService:
                 session, user_id, inbound.platform, inbound.chat_key)
             history = recent_history(session, conversation_id, self._history_max_messages,
                                      self._history_max_chars)
+            profile = self._profile(session, user_id)
             uow.commit()
-        return _Context(user_id, conversation_id, history)
+        return _Context(user_id, conversation_id, history, profile)
 
     def _think(self, inbound: Inbound, text: str, history: list[HistoryMessage],
                tools: ReplayedTools) -> Reply:
         if not text.strip():
             return Reply(text=HELP_TEXT)
         request = BrainRequest(
-            text=text[:MAX_INPUT_CHARS], history=history, now=self._clock(),
-            display_name=inbound.display_name,
+            text=text[:MAX_INPUT_CHARS], history=history, now=tools.now,
+            display_name=inbound.display_name, profile=tools.profile,
         )
         try:
             return self.brain.answer(request, tools)
@@ -243,10 +260,17 @@ class TodoService:
 
     # -- shared ----------------------------------------------------------------------------
 
+    def _user(self, session: Session, inbound: Inbound) -> str:
+        user_id = resolve_user_id(session, inbound.platform, inbound.workspace,
+                                  inbound.external_user_id, inbound.display_name)
+        if inbound.timezone and zone_of(inbound.timezone).key == inbound.timezone:
+            # The platform knows the person's zone (Slack): keep it current.
+            SettingsStore(session, user_id, self._clock(), None).keep_timezone(inbound.timezone)
+        return user_id
+
     @staticmethod
-    def _user(session: Session, inbound: Inbound) -> str:
-        return resolve_user_id(session, inbound.platform, inbound.workspace,
-                               inbound.external_user_id, inbound.display_name)
+    def _profile(session: Session, user_id: str) -> Profile:
+        return read_settings(session, user_id).profile
 
     def _queue_reply(self, session: Session, where: Where | None, reply: Reply) -> int | None:
         if where is None:

@@ -10,14 +10,35 @@ from __future__ import annotations
 import json
 import unicodedata
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any, Literal, Protocol
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+)
 from sqlalchemy import insert, select, update
 from sqlmodel import Session, col
 
 from bot_core.reply import TaskView
 from bot_core.safe_text import replace_surrogates, without_surrogates
+from bot_core.task_schedule import (
+    ListWindow,
+    ScheduleChange,
+    apply_change,
+    complete_occurrence,
+    in_window,
+    parse_local,
+    sort_key,
+    view_of,
+)
+from bot_core.timing.local import Profile, format_moment
+from bot_core.timing.recurrence import InvalidRule, validate_rule
 from models.tables import DESCRIPTION_MAX, TITLE_MAX, Task, User
 from models.types import utcnow
 
@@ -51,6 +72,28 @@ Description = Annotated[
     str, BeforeValidator(_clean_description), Field(max_length=DESCRIPTION_MAX)
 ]
 TaskNumber = Annotated[int, Field(ge=1, le=10_000_000, description="The task's number, as shown")]
+Priority = Literal["high", "medium", "low"]
+
+
+def _check_local(value: str) -> str:
+    parse_local(value)  # raises ValueError with a reason the model can read
+    return value
+
+
+def _check_rule(value: str) -> str:
+    try:
+        return validate_rule(value)
+    except InvalidRule as error:
+        raise ValueError(str(error)) from None
+
+
+LocalTime = Annotated[str, Field(max_length=40), AfterValidator(_check_local)]
+Rule = Annotated[str, Field(max_length=300), AfterValidator(_check_rule)]
+_DUE_HELP = ("In the user's local time, ISO 8601: 2027-03-05 (a date) or 2027-03-05T17:00 "
+             "(a date and time)")
+_REMIND_HELP = "When to remind, local ISO 8601 date-time, e.g. 2027-03-05T16:30"
+_RULE_HELP = ("RFC 5545 RRULE in local time, no DTSTART, e.g. FREQ=WEEKLY;BYDAY=MO or "
+              "FREQ=DAILY;BYHOUR=9;BYMINUTE=0")
 
 
 class _Args(BaseModel):
@@ -60,8 +103,15 @@ class _Args(BaseModel):
 class AddTaskArgs(_Args):
     """Add a new task to the user's list."""
 
-    title: Title = Field(description="Short title of the task, 1-200 characters")
+    title: Title = Field(description="Short title of the task, 1-200 characters, without the "
+                                     "date or time")
     description: Description | None = Field(default=None, description="Optional details")
+    due: LocalTime | None = Field(default=None, description=_DUE_HELP)
+    remind_at: LocalTime | None = Field(
+        default=None, description=_REMIND_HELP + " (default: at the due time, or 09:00 on a "
+                                                  "due date)")
+    recurrence: Rule | None = Field(default=None, description=_RULE_HELP)
+    priority: Priority = "medium"
 
 
 class ListTasksArgs(_Args):
@@ -70,6 +120,9 @@ class ListTasksArgs(_Args):
     status: Literal["open", "done", "all"] = Field(
         default="open", description="open (not completed), done (completed) or all"
     )
+    due: ListWindow = Field(
+        default="any", description="any; today (overdue and due today); upcoming (the next 7 "
+                                   "days); overdue; none (no due date)")
 
 
 class CompleteTaskArgs(_Args):
@@ -85,12 +138,21 @@ class DeleteTaskArgs(_Args):
 
 
 class UpdateTaskArgs(_Args):
-    """Change a task's title or description, or reopen it (completed=false)."""
+    """Change a task's title, description, due date, reminder (snooze), recurrence or priority,
+    or reopen it (completed=false). Give null for due, remind_at or recurrence to remove it."""
 
     task_number: TaskNumber
     title: Title | None = None
     description: Description | None = None
     completed: bool | None = None
+    due: LocalTime | None = Field(default=None, description=_DUE_HELP + "; null removes it")
+    remind_at: LocalTime | None = Field(default=None, description=_REMIND_HELP + "; null: none")
+    recurrence: Rule | None = Field(default=None, description=_RULE_HELP + "; null: stop")
+    priority: Priority | None = None
+
+    def given(self, name: str) -> bool:
+        """True when the argument was sent (null included), as opposed to left out."""
+        return name in self.model_fields_set
 
 
 class ToolResult(BaseModel):
@@ -157,21 +219,33 @@ def describe_validation_error(error: ValidationError) -> str:
         return f"Unknown argument '{field}'."
     if field == "task_number":
         return "Task numbers are whole numbers like 3."
+    if field in ("due", "remind_at", "recurrence") and kind == "value_error":
+        return f"Invalid {field}: {first['msg'].removeprefix('Value error, ')}."
     return f"Invalid {field}: {first['msg']}."
 
 
-def to_view(task: Task) -> TaskView:
-    """The user-facing view of a task row."""
-    return TaskView(
-        number=task.number, title=task.title, description=task.description,
-        completed=task.completed,
-    )
+def to_view(task: Task, now: datetime | None = None, profile: Profile | None = None) -> TaskView:
+    """The user-facing view of a task row (its due date as it reads at ``now``)."""
+    return view_of(task, now or utcnow(), profile or Profile())
+
+
+@dataclass(frozen=True)
+class Origin:
+    """The chat a task is made in, where its reminders go: the platform's target JSON."""
+
+    platform: str
+    workspace: str
+    target: str
 
 
 class Tools(Protocol):
     """What brains and the command router act through: the tools, already bound to a user."""
 
     calls: list[ToolCall]
+    now: datetime
+    """The turn's instant: every call of one turn (and its replays) sees the same."""
+    profile: Profile
+    """The user's zone and day-reminder hour."""
 
     def call(self, name: str, arguments: Any, call_id: str | None = None) -> ToolCall:
         """Run one tool call, recording it in :attr:`calls`."""
@@ -183,11 +257,19 @@ class Tools(Protocol):
 
 
 class TaskTools:
-    """The five task tools, bound to one user inside one unit of work."""
+    """The five task tools, bound to one user inside one unit of work.
 
-    def __init__(self, session: Session, user_id: str) -> None:
+    ``now`` is the turn's instant (every call of a turn, and its replays, see the same one),
+    ``profile`` the user's zone and day-reminder hour, ``origin`` the chat reminders go to.
+    """
+
+    def __init__(self, session: Session, user_id: str, *, now: datetime | None = None,
+                 profile: Profile | None = None, origin: Origin | None = None) -> None:
         self._session = session
         self._user_id = user_id
+        self.now = now or utcnow()
+        self.profile = profile or Profile()
+        self._origin = origin
         self.calls: list[ToolCall] = []
 
     # -- dispatch -------------------------------------------------------------------------
@@ -245,89 +327,155 @@ class TaskTools:
 
     def add_task(self, args: AddTaskArgs) -> ToolResult:
         """Create a task with the user's next number (numbers are never reused)."""
+        schedule = ScheduleChange.for_new(args.due, args.remind_at, args.recurrence)
+        task = Task(user_id=self._user_id, number=0, title=args.title,
+                    description=args.description or None, priority=args.priority)
+        problem = apply_change(task, schedule, self.now, self.profile)
+        if problem is not None:
+            return ToolResult(ok=False, message=problem)
         number = self._session.execute(
             update(User)
             .where(col(User.id) == self._user_id)
             .values(last_task_number=col(User.last_task_number) + 1)
             .returning(col(User.last_task_number))
         ).scalar_one()
-        now = utcnow()
+        task.number = number
+        self._place(task)
         # A Core INSERT: nothing in the turn needs the row as an ORM object, and the unit of
         # work's flush cost more than the statement itself.
-        view = TaskView(number=number, title=args.title, description=args.description or None,
-                        completed=False)
         self._session.execute(insert(Task.__table__).values(  # type: ignore[attr-defined]
-            user_id=self._user_id, number=number, title=view.title,
-            description=view.description, completed=False, created_at=now, updated_at=now,
+            user_id=self._user_id, number=number, title=task.title,
+            description=task.description, completed=False, created_at=self.now,
+            updated_at=self.now, due_date=task.due_date, due_has_time=task.due_has_time,
+            remind_at=task.remind_at, recurrence=task.recurrence, priority=task.priority,
+            origin_platform=task.origin_platform, origin_workspace=task.origin_workspace,
+            origin_target=task.origin_target,
         ))
-        return ToolResult(ok=True, message=f"Added #{number}: {view.title}", task=view)
+        view = self._view(task)
+        return ToolResult(ok=True, message=self._say(f"Added #{number}: {view.title}", view),
+                          task=view)
 
     def list_tasks(self, args: ListTasksArgs) -> ToolResult:
-        """The user's tasks in number order, filtered by status."""
+        """The user's tasks, soonest due first (then priority, then number), filtered."""
         query = select(Task).where(col(Task.user_id) == self._user_id)
         if args.status != "all":
             query = query.where(col(Task.completed) == (args.status == "done"))
-        rows = self._session.execute(query.order_by(col(Task.number))).scalars().all()
-        views = tuple(to_view(t) for t in rows)
+        rows = self._session.execute(query).scalars().all()
+        views = sorted((self._view(t) for t in rows), key=sort_key)
+        views = [v for v in views if in_window(v, args.due, self.now, self.profile)]
         label = {"open": "open", "done": "completed", "all": ""}[args.status]
         noun = "task" if len(views) == 1 else "tasks"
-        message = f"{len(views)} {label} {noun}".replace("  ", " ")
-        return ToolResult(ok=True, message=message, tasks=views)
+        window = {"any": "", "today": " due today or overdue", "upcoming": " due in the next 7 "
+                  "days", "overdue": " overdue", "none": " without a due date"}[args.due]
+        message = f"{len(views)} {label} {noun}{window}".replace("  ", " ")
+        return ToolResult(ok=True, message=message, tasks=tuple(views))
 
     def complete_task(self, args: CompleteTaskArgs) -> ToolResult:
-        """Mark a task done."""
-        return self._set_completed(args.task_number, True)
+        """Mark a task done; a recurring one moves to its next occurrence instead."""
+        task = self._find(args.task_number)
+        if task is None:
+            return self._not_found(args.task_number)
+        if (task.recurrence and not task.completed and task.due_date is not None
+                and complete_occurrence(task, self.now, self.profile)):
+            self._save(task)
+            view = self._view(task)
+            return ToolResult(ok=True, message=f"Done: #{task.number} {task.title} — next: "
+                                               f"{view.due_label}", task=view)
+        return self._set_completed(task, True)
 
     def delete_task(self, args: DeleteTaskArgs) -> ToolResult:
         """Delete a task; its number is not given out again."""
         task = self._find(args.task_number)
         if task is None:
             return self._not_found(args.task_number)
-        view = to_view(task)
+        view = self._view(task)
         self._session.delete(task)
         self._session.flush()
         return ToolResult(ok=True, message=f"Deleted #{view.number}: {view.title}", task=view)
 
     def update_task(self, args: UpdateTaskArgs) -> ToolResult:
-        """Edit title/description, or set completed."""
-        if args.title is None and args.description is None and args.completed is None:
-            return ToolResult(ok=False, message="Nothing to change: give a title, description "
-                                                "or completed.")
+        """Edit fields, or set completed."""
+        schedule = ScheduleChange.from_update(args)
+        if (args.title is None and args.description is None and args.completed is None
+                and args.priority is None and schedule.empty):
+            return ToolResult(ok=False, message="Nothing to change: give a title, description, "
+                                                "due, remind_at, recurrence, priority or "
+                                                "completed.")
         task = self._find(args.task_number)
         if task is None:
             return self._not_found(args.task_number)
+        if args.completed is not None and args.completed != task.completed:
+            if args.completed:
+                return self.complete_task(CompleteTaskArgs(task_number=task.number))
+            task.completed = False
+        if not schedule.empty:
+            problem = apply_change(task, schedule, self.now, self.profile)
+            if problem is not None:
+                return ToolResult(ok=False, message=problem)
+            self._place(task)
         if args.title is not None:
             task.title = args.title
         if args.description is not None:
             task.description = args.description or None
-        if args.completed is not None:
-            task.completed = args.completed
-        task.updated_at = utcnow()
-        self._session.add(task)
-        self._session.flush()
-        return ToolResult(ok=True, message=f"Updated #{task.number}: {task.title}",
-                          task=to_view(task))
+        if args.priority is not None:
+            task.priority = args.priority
+        self._save(task)
+        view = self._view(task)
+        return ToolResult(ok=True, message=self._say(f"Updated #{task.number}: {task.title}",
+                                                     view), task=view)
 
     # -- helpers ------------------------------------------------------------------------
 
-    def _set_completed(self, number: int, completed: bool) -> ToolResult:
-        task = self._find(number)
-        if task is None:
-            return self._not_found(number)
+    def _set_completed(self, task: Task, completed: bool) -> ToolResult:
+        number = task.number
         if task.completed == completed:
             state = "already done" if completed else "already open"
             return ToolResult(ok=True, message=f"#{number} is {state}: {task.title}",
-                              task=to_view(task))
+                              task=self._view(task))
         task.completed = completed
-        task.updated_at = utcnow()
-        self._session.add(task)
-        self._session.flush()
+        if completed:
+            task.remind_at = None
+        self._save(task)
         verb = "Done" if completed else "Reopened"
-        return ToolResult(ok=True, message=f"{verb}: #{number} {task.title}", task=to_view(task))
+        return ToolResult(ok=True, message=f"{verb}: #{number} {task.title}",
+                          task=self._view(task))
 
     def reopen_task(self, number: int) -> ToolResult:
         """Mark a completed task open again (``update_task`` with completed=false)."""
         return self.call("update_task", {"task_number": number, "completed": False}).result
+
+    def _place(self, task: Task) -> None:
+        """A task with a reminder and no chat to remind in gets this turn's chat."""
+        if task.remind_at is not None and task.origin_target is None and self._origin:
+            task.origin_platform = self._origin.platform
+            task.origin_workspace = self._origin.workspace
+            task.origin_target = self._origin.target
+
+    def _save(self, task: Task) -> None:
+        task.updated_at = self.now
+        self._session.add(task)
+        self._session.flush()
+
+    def _view(self, task: Task) -> TaskView:
+        return view_of(task, self.now, self.profile)
+
+    def _say(self, message: str, view: TaskView) -> str:
+        """A confirmation with the task's dates, and the zone they were read in if assumed."""
+        details = [p for p in (f"due {view.due_label}" if view.due_label else None,
+                               view.repeats_label) if p]
+        if view.remind_at is not None and (not view.due_has_time or view.remind_at != view.due_at):
+            details.append(f"reminder {self._moment(view.remind_at)}")
+        if view.priority != "medium":
+            details.append(f"{view.priority} priority")
+        if details:
+            message += " — " + ", ".join(details)
+            if not self.profile.zone_known and (view.due_has_time or view.remind_at):
+                message += (f"\n(Times are {self.profile.zone.key} until you tell me your zone:"
+                            " /timezone Berlin, or share a location.)")
+        return message
+
+    def _moment(self, instant: datetime) -> str:
+        return format_moment(instant, self.now, self.profile.zone)
 
     def _find(self, number: int) -> Task | None:
         return self._session.execute(

@@ -5,9 +5,11 @@ HELP_TEXT = (
     "\"what's pending?\", \"done with 3\" — or use commands:\n"
     "/add <title> — add a task\n"
     "/list — open tasks (/list all, /list done)\n"
+    "/today — overdue and due today; /upcoming — the next 7 days\n"
     "/done <n> — mark task n done (/undo <n> reopens it)\n"
     "/edit <n> <new title> — rename task n\n"
     "/delete <n> — delete task n\n"
+    "/timezone <city or zone> — so times are yours; /digest 08:00 — a morning summary\n"
     "/new — start a fresh conversation (tasks stay)\n"
     "/help — this message"
 )
@@ -19,13 +21,21 @@ NEW_CONVERSATION_TEXT = (
 )
 
 EMPTY_LIST_TEXTS = {
+    "today": "Nothing due today.",
+    "upcoming": "Nothing due in the next 7 days.",
     "open": "Nothing open — nice! Add a task with /add <title>.",
     "done": "No completed tasks yet.",
     "all": "Your list is empty. Add a task with /add <title>.",
 }
 
 LIST_HEADERS = {
+    "today": "Due today and overdue:",
+    "upcoming": "Due in the next 7 days:",
     "open": "Your open tasks:",
     "done": "Completed tasks:",
     "all": "All your tasks:",
 }
+
+TIMEZONE_USAGE = ("Set it with /timezone <city or zone>, e.g. /timezone Berlin or "
+                  "/timezone America/New_York.")
+DIGEST_USAGE = "/digest 08:00 sends what is due each morning at 08:00; /digest off stops it."

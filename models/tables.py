@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     Column,
     ForeignKey,
@@ -25,6 +26,9 @@ from models.types import UTCDateTime, utcnow
 MESSAGE_ROLES = ("user", "assistant")
 TITLE_MAX = 200
 DESCRIPTION_MAX = 1000
+PRIORITIES = ("high", "medium", "low")
+RECURRENCE_MAX = 300
+TARGET_MAX = 2000
 
 
 def _created_at(*, index: bool = False) -> Any:
@@ -38,11 +42,27 @@ class User(SQLModel, table=True):
     """A person, as the web app knows them. ``id`` is a string so web-app ids fit as they are."""
 
     __tablename__ = "users"
+    __table_args__ = (
+        Index("ix_users_digest_next_at", "digest_next_at",
+              sqlite_where=text("digest_next_at IS NOT NULL"),
+              postgresql_where=text("digest_next_at IS NOT NULL")),
+    )
 
     id: str = Field(primary_key=True, max_length=64)
     display_name: str | None = Field(default=None, max_length=200)
     # Highest task number handed out so far; numbers are never reused after a delete.
     last_task_number: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # IANA name; null until the user tells it (Telegram) or Slack's users.info does.
+    timezone: str | None = Field(default=None, max_length=64)
+    # Local "HH:MM" at which a task due on a date (no time) reminds; null: 09:00.
+    day_reminder_time: str | None = Field(default=None, max_length=5)
+    # The morning digest: local "HH:MM" (null: off), the next UTC instant it is due, and the
+    # chat it goes to (the platform's own target JSON, opaque to the core).
+    digest_time: str | None = Field(default=None, max_length=5)
+    digest_next_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    digest_platform: str | None = Field(default=None, max_length=32)
+    digest_workspace: str | None = Field(default=None, max_length=64)
+    digest_target: str | None = Field(default=None, sa_type=Text)
     created_at: datetime = _created_at()
 
 
@@ -80,6 +100,11 @@ class Task(SQLModel, table=True):
             f"description IS NULL OR length(description) <= {DESCRIPTION_MAX}",
             name="ck_tasks_description_length",
         ),
+        CheckConstraint("priority IN ('high', 'medium', 'low')", name="ck_tasks_priority"),
+        # The scheduler's one read of tasks: the earliest reminders, through this index only.
+        Index("ix_tasks_remind_at", "remind_at",
+              sqlite_where=text("remind_at IS NOT NULL"),
+              postgresql_where=text("remind_at IS NOT NULL")),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -90,6 +115,20 @@ class Task(SQLModel, table=True):
     title: str = Field(max_length=TITLE_MAX)
     description: str | None = Field(default=None, sa_type=Text)
     completed: bool = Field(default=False)
+    # A date only (due_has_time false: the calendar date of due_date in UTC, whatever the
+    # zone) or an instant (true). Stored UTC either way.
+    due_date: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    due_has_time: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=text("false")))
+    remind_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # RFC 5545 RRULE body in the user's local time ("FREQ=DAILY;BYHOUR=9;BYMINUTE=0").
+    recurrence: str | None = Field(default=None, max_length=RECURRENCE_MAX)
+    priority: str = Field(default="medium", max_length=8,
+                          sa_column_kwargs={"server_default": "medium"})
+    # The chat the task was made in, where its reminders go (the platform's target JSON).
+    origin_platform: str | None = Field(default=None, max_length=32)
+    origin_workspace: str | None = Field(default=None, max_length=64)
+    origin_target: str | None = Field(default=None, sa_type=Text)
     created_at: datetime = _created_at()
     updated_at: datetime = _created_at()
 

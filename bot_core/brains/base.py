@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
 from bot_core.conversations import HistoryMessage
 from bot_core.reply import Reply
 from bot_core.tasks import Tools
+from bot_core.timing.local import Profile
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,8 @@ class BrainRequest:
     history: Sequence[HistoryMessage]
     now: datetime
     display_name: str | None = None
+    profile: Profile = field(default_factory=Profile)
+    """The user's zone (``profile.zone_known`` False: assumed) and day-reminder hour."""
 
 
 class Brain(Protocol):

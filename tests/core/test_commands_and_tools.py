@@ -30,7 +30,7 @@ def test_every_command(make_service: ServiceFactory, engine: Engine) -> None:
     assert say(s, "/done 1") == "Done: #1 Buy milk"
     assert say(s, "/done 1") == "#1 is already done: Buy milk"
     assert say(s, "/list done") == "Completed tasks:\n☑ #1 Buy milk"
-    assert say(s, "/list all") == "All your tasks:\n☑ #1 Buy milk\n☐ #2 Call mom"
+    assert say(s, "/list all") == "All your tasks:\n☐ #2 Call mom\n☑ #1 Buy milk"
     assert say(s, "/list nonsense") == "Use /list, /list all or /list done."
     assert say(s, "/undo 1") == "Updated #1: Buy milk"
     assert say(s, "/edit 2 Call mom tonight") == "Updated #2: Call mom tonight"

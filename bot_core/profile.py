@@ -1,0 +1,103 @@
+"""A user's time settings: timezone, the hour date-only tasks remind at, the morning digest.
+
+Read once per turn (with the user) and changed by ``/timezone``, ``/digest`` and the platform
+(Slack tells each user's zone). The digest's next UTC instant is kept beside its local time so
+the scheduler finds due digests through an index instead of computing zones for everyone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from sqlalchemy import or_, select, update
+from sqlmodel import Session, col
+
+from bot_core.tasks import Origin
+from bot_core.timing.local import DEFAULT_DAY_REMINDER, Profile, parse_clock, wall, zone_of
+from models.tables import User
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The user's stored time settings."""
+
+    profile: Profile
+    digest: time | None
+
+
+def read_settings(session: Session, user_id: str) -> Settings:
+    """The user's zone, day-reminder hour and digest time."""
+    row = session.execute(
+        select(col(User.timezone), col(User.day_reminder_time), col(User.digest_time))
+        .where(col(User.id) == user_id)
+    ).one()
+    zone, day_time, digest = row
+    profile = Profile(zone_name=zone, day_reminder=parse_clock(day_time) or DEFAULT_DAY_REMINDER)
+    return Settings(profile=profile, digest=parse_clock(digest))
+
+
+def next_digest(at: time, zone_name: str | None, now: datetime) -> datetime:
+    """The next instant (after now) that is ``at`` local time in the zone."""
+    zone = zone_of(zone_name)
+    today = now.astimezone(zone).date()
+    for offset in range(3):
+        candidate = wall(today + timedelta(days=offset), at, zone)
+        if candidate > now:
+            return candidate
+    raise AssertionError("a local time recurs within three days")
+
+
+class SettingsStore:
+    """Writes one user's settings inside the turn's unit of work."""
+
+    def __init__(self, session: Session, user_id: str, now: datetime,
+                 origin: Origin | None) -> None:
+        self._session = session
+        self.user_id = user_id
+        self._now = now
+        self.origin = origin
+
+    def read(self) -> Settings:
+        return read_settings(self._session, self.user_id)
+
+    def set_timezone(self, zone_name: str) -> None:
+        """Keep the zone, and move a digest to the same local time in it."""
+        digest = self.read().digest
+        values: dict[str, object] = {"timezone": zone_name}
+        if digest is not None:
+            values["digest_next_at"] = next_digest(digest, zone_name, self._now)
+        self._update(values)
+
+    def set_digest(self, at: time | None) -> bool:
+        """Turn the digest on at ``at`` (in this chat) or off; False if there is no chat to send
+        it to."""
+        if at is None:
+            self._update({"digest_time": None, "digest_next_at": None})
+            return True
+        if self.origin is None:
+            return False
+        zone = self.read().profile.zone_name
+        self._update({
+            "digest_time": f"{at:%H:%M}", "digest_next_at": next_digest(at, zone, self._now),
+            "digest_platform": self.origin.platform, "digest_workspace": self.origin.workspace,
+            "digest_target": self.origin.target,
+        })
+        return True
+
+    def keep_timezone(self, zone_name: str) -> None:
+        """The zone the platform reports: written only when it changed (one guarded UPDATE)."""
+        digest = self.read().digest
+        values: dict[str, object] = {"timezone": zone_name}
+        if digest is not None:
+            values["digest_next_at"] = next_digest(digest, zone_name, self._now)
+        self._session.execute(
+            update(User).where(col(User.id) == self.user_id,
+                               or_(col(User.timezone).is_(None), col(User.timezone) != zone_name))
+            .values(**values))
+
+    def set_day_reminder(self, at: time) -> None:
+        self._update({"day_reminder_time": f"{at:%H:%M}"})
+
+    def _update(self, values: dict[str, object]) -> None:
+        self._session.execute(update(User).where(col(User.id) == self.user_id).values(**values))
