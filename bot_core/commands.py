@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from typing import Any
 
-from bot_core.inbound import ActionKind, ButtonAction, ListView, SnoozePreset
+from bot_core.inbound import ActionKind, ButtonAction, ButtonView, ListView, SnoozePreset
 from bot_core.profile import SettingsStore
 from bot_core.reply import Reply, actions_for
 from bot_core.tasks import ToolResult, Tools
@@ -79,6 +80,38 @@ def snooze(tools: Tools, number: int, until: datetime) -> ToolResult:
                       task=result.task)
 
 
+def add_with_dates(tools: Tools, text: str, description: str | None = None) -> Reply:
+    """Add a task, reading its due date, recurrence and priority out of the title."""
+    from bot_core.timing.phrases import parse_when
+
+    if not text:
+        return Reply(text="What should I add? For example: add buy milk")
+    parsed = parse_when(text, tools.now.astimezone(tools.profile.zone))
+    title = parsed.title.strip()
+    if not title:
+        return Reply(text="What should I remind you of? For example: remind me to call mom "
+                          "tomorrow at 5pm")
+    arguments: dict[str, Any] = {"title": title}
+    if description:
+        arguments["description"] = description
+    if parsed.when is not None:
+        arguments["due"] = local_iso(parsed.when.due)
+        if parsed.when.recurrence:
+            arguments["recurrence"] = parsed.when.recurrence
+        if parsed.when.remind_at is not None:
+            arguments["remind_at"] = local_iso(parsed.when.remind_at)
+    if parsed.priority:
+        arguments["priority"] = parsed.priority
+    return Reply(text=tools.call("add_task", arguments).result.message)
+
+
+def local_iso(value: datetime | date) -> str:
+    """A local date or aware datetime as the tools' local ISO 8601 text."""
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=None).isoformat(timespec="minutes")
+    return value.isoformat()
+
+
 def list_reply(tools: Tools, view: ListView, headline: str | None = None) -> Reply:
     """The user's tasks for ``view`` with their buttons, under an optional headline."""
     result = tools.call("list_tasks", list_arguments(view)).result
@@ -102,19 +135,20 @@ def apply_action(tools: Tools, kind: ActionKind, number: int,
         return tools.reopen_task(number)
     if kind == "snooze":
         return snooze(tools, number, snooze_until(preset or "1h", tools.now, tools.profile))
-    if kind == "purge":
-        return purge_completed(tools)
     return tools.call("delete_task", {"task_number": number}).result
 
 
-def purge_completed(tools: Tools) -> ToolResult:
-    """Delete every completed task (the confirmed "delete all done")."""
-    done = tools.call("list_tasks", {"status": "done"}).result.tasks or ()
+def purge(tools: Tools, view: ButtonView) -> ToolResult:
+    """Delete every completed task (view "done") or every task ("all"): the confirmed bulk
+    delete, one ``delete_task`` call per task so each is recorded."""
+    status = "done" if view == "done" else "all"
+    doomed = tools.call("list_tasks", {"status": status}).result.tasks or ()
     tools.calls.pop()  # a lookup, not something the user asked for
-    for task in done:
+    for task in doomed:
         tools.call("delete_task", {"task_number": task.number})
-    noun = "task" if len(done) == 1 else "tasks"
-    return ToolResult(ok=True, message=f"Deleted {len(done)} completed {noun}.")
+    what = "completed task" if status == "done" else "task"
+    noun = what if len(doomed) == 1 else f"{what}s"
+    return ToolResult(ok=True, message=f"Deleted {len(doomed)} {noun}.")
 
 
 class CommandRouter:
@@ -151,12 +185,14 @@ class CommandRouter:
     def press(self, action: ButtonAction, tools: Tools) -> Reply:
         """A button under a list: do it, then redraw that list with the outcome on top. Under a
         reminder the outcome replaces the reminder."""
+        if action.kind == "purge":
+            outcome = purge(tools, action.view)
+            return list_reply(tools, "all", headline=outcome.message)
         result = apply_action(tools, action.kind, action.number, action.snooze)
         if action.view == "reminder":
             return Reply(text=("✅ " if result.ok and action.kind == "done" else "")
                          + result.message)
-        view: ListView = "done" if action.kind == "purge" else action.view
-        return list_reply(tools, view, headline=result.message)
+        return list_reply(tools, action.view, headline=result.message)
 
     @staticmethod
     def _timezone(tools: Tools, settings: SettingsStore, args: str) -> Reply:
@@ -200,10 +236,7 @@ class CommandRouter:
         if not args:
             return Reply(text="What should I add? For example: /add Buy milk")
         title, _, description = args.partition("\n")
-        payload: dict[str, str] = {"title": title}
-        if description.strip():
-            payload["description"] = description.strip()
-        return Reply(text=tools.call("add_task", payload).result.message)
+        return add_with_dates(tools, title.strip(), description.strip() or None)
 
     @staticmethod
     def _numbered(tools: Tools, kind: ActionKind, args: str) -> Reply:

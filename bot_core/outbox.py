@@ -21,6 +21,7 @@ from sqlalchemy import Engine, and_, delete, insert, or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col
 
+from bot_core.destinations import forget_destination, unprompted
 from bot_core.reply import Reply
 from models.tables import DeliveryClaim, OutboxMessage
 
@@ -73,9 +74,11 @@ class RetryLater:
 
 @dataclass(frozen=True)
 class Refused:
-    """A permanent refusal (blocked, chat gone, malformed): recorded, never retried."""
+    """A permanent refusal (blocked, chat gone, malformed): recorded, never retried.
+    ``gone``: the chat itself will not take messages any more (blocked, deleted, archived)."""
 
     reason: str
+    gone: bool = False
 
 
 SendOutcome = Sent | RetryLater | Refused
@@ -175,6 +178,8 @@ class Outbox:
             log.warning("%s refused outbox row %d for good: %s", item.platform, item.id,
                         outcome.reason)
             values = {"failed_at": now, "lease_until": None, "failure": outcome.reason[:200]}
+            if outcome.gone and unprompted(item.delivery_key):
+                self._forget(item)
         elif item.attempts >= MAX_ATTEMPTS or now - item.created_at >= STALE_AFTER:
             log.error("gave up on %s outbox row %d after %d attempts (%s)", item.platform,
                       item.id, item.attempts, outcome.reason)
@@ -187,6 +192,13 @@ class Outbox:
                       "progress": max(outcome.progress, item.progress)}
         self._write_outcome(item.id, values)
         return delay
+
+    def _forget(self, item: OutboxItem) -> None:
+        with Session(self._engine) as session:
+            forget_destination(session, item.delivery_key, item.target)
+            session.commit()
+        log.warning("%s chat refuses unprompted messages; its reminders and digest stop",
+                    item.platform)
 
     def _write_outcome(self, row_id: int, values: dict[str, object]) -> None:
         """Store an outcome, riding out a database blip of a few seconds: a send that went out

@@ -4,10 +4,13 @@ Telegram, Block Kit in Slack, plain text in the terminal)."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from bot_core.inbound import ActionKind, ButtonView, ListView, SnoozePreset
+
+Bucket = Literal["overdue", "today", "later", "someday"]
 
 ACTION_LABELS: dict[ActionKind, str] = {
     "done": "Done", "undo": "Reopen", "delete": "Delete", "snooze": "Snooze",
@@ -38,6 +41,8 @@ class TaskView(BaseModel):
     repeats_label: str | None = None
     """The recurrence in words: "every day at 09:00"."""
     priority: str = "medium"
+    bucket: Bucket = "someday"
+    """Where the task sits in time for the user now: overdue, due today, due later, no date."""
 
 
 class Action(BaseModel):
@@ -91,6 +96,19 @@ def task_details(task: TaskView) -> str:
     if task.priority != "medium":
         parts.append(f"{task.priority} priority")
     return "".join(f" · {part}" for part in parts)
+
+
+def home_actions(tasks: tuple[TaskView, ...]) -> tuple[Action, ...]:
+    """The buttons in Slack's Home tab: Done, then Snooze (to tomorrow morning) for a task with
+    a date, Delete for one without."""
+    actions: list[Action] = []
+    for task in tasks:
+        actions.append(Action(kind="done", number=task.number))
+        if task.due_at is not None:
+            actions.append(Action(kind="snooze", number=task.number, snooze="morning"))
+        else:
+            actions.append(Action(kind="delete", number=task.number))
+    return tuple(actions)
 
 
 def reminder_actions(number: int) -> tuple[Action, ...]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
-from bot_core.reply import TaskView
+from bot_core.reply import Bucket, TaskView
 from bot_core.timing.local import (
     Profile,
     due_day,
@@ -169,16 +169,20 @@ def after_reminder(task: Task, now: datetime, profile: Profile) -> None:
 def view_of(task: Task, now: datetime, profile: Profile) -> TaskView:
     """The user-facing view of a row, its dates as they read at ``now`` in the user's zone."""
     label = overdue = None
+    bucket: Bucket = "someday"
     if task.due_date is not None:
         label = format_due(task.due_date, task.due_has_time, now, profile.zone)
         overdue = is_overdue(task.due_date, task.due_has_time, now, profile.zone)
+        today = now.astimezone(profile.zone).date()
+        day = due_day(task.due_date, task.due_has_time, profile.zone)
+        bucket = "overdue" if overdue else "today" if day == today else "later"
     return TaskView(
         number=task.number, title=task.title, description=task.description,
         completed=task.completed, due_at=task.due_date, due_has_time=task.due_has_time,
         due_label=label, overdue=bool(overdue) and not task.completed,
         remind_at=task.remind_at, recurrence=task.recurrence,
         repeats_label=describe_rule(task.recurrence) if task.recurrence else None,
-        priority=task.priority or "medium",
+        priority=task.priority or "medium", bucket=bucket,
     )
 
 

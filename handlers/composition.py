@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from bot_core.brains.base import Brain
     from bot_core.outbox import Outbox
+    from bot_core.reminders import Reminders
     from bot_core.service import TodoService
     from handlers.aws.sqs_queue import SqsQueue
     from handlers.delivery import Deliverer, Enqueuer, ReplySender
@@ -110,6 +111,17 @@ class Root:
             return Outbox(self.engine, self.clock)
         return self._once("outbox", build)
 
+    @property
+    def reminders(self) -> Reminders:
+        def build() -> Reminders:
+            from functools import partial
+
+            from bot_core.reminders import Reminders
+            from models.db import UnitOfWork
+
+            return Reminders(partial(UnitOfWork, self.engine), self.clock)
+        return self._once("reminders", build)
+
     # -- platforms -------------------------------------------------------------------------
 
     @property
@@ -177,7 +189,12 @@ class Root:
         def build() -> Worker:
             from handlers.processing import Worker
 
-            return Worker(self.service, self.deliverer)
+            enrich = {}
+            if self.settings.slack_bot_token is not None:
+                from handlers.slack.people import SlackPeople
+
+                enrich["slack"] = SlackPeople(self.slack_client_for).with_timezone
+            return Worker(self.service, self.deliverer, enrich)
         return self._once("worker", build)
 
     @property

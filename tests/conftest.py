@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -158,9 +159,10 @@ ServiceFactory = Callable[..., TodoService]
 def make_service(engine: Engine, db_url: str) -> ServiceFactory:
     """Build the real service on the test database, with the given brain (offline default)."""
 
-    def factory(brain: Brain | None = None, **settings: Any) -> TodoService:
+    def factory(brain: Brain | None = None, *, clock: Callable[[], datetime] | None = None,
+                **settings: Any) -> TodoService:
         return build_service(Settings(database_url=db_url, **settings), engine=engine,
-                             brain=brain)
+                             brain=brain, clock=clock)
 
     return factory
 

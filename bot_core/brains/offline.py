@@ -9,13 +9,17 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from bot_core.brains.base import BrainRequest
-from bot_core.commands import apply_action, list_reply
+from bot_core.commands import add_with_dates, apply_action, list_reply, local_iso
 from bot_core.inbound import ActionKind, ListView
 from bot_core.reply import Action, Reply, TaskView
 from bot_core.tasks import Tools
 from bot_core.texts import HELP_TEXT
+
+if TYPE_CHECKING:
+    from bot_core.timing.phrases import When
 
 _NUMBER_WORDS = {
     "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
@@ -72,6 +76,9 @@ class OfflineBrain:
             match = rule.pattern.fullmatch(normalised)
             if match:
                 return rule.handle(self, match, tools)
+        if _has_date(tools, normalised):
+            # "call the bank tomorrow at 2pm": a message with a date in it is a task to add.
+            return add_with_dates(tools, _clean_title(normalised))
         return Reply(text="Sorry, I didn't get that.\n" + HELP_TEXT)
 
     # -- handlers -----------------------------------------------------------------------
@@ -87,10 +94,58 @@ class OfflineBrain:
         return Reply(text=HELP_TEXT)
 
     def add(self, match: re.Match[str], tools: Tools) -> Reply:
-        title = _clean_title(match["title"])
-        if not title:
-            return Reply(text="What should I add? For example: add buy milk")
-        return Reply(text=tools.call("add_task", {"title": title}).result.message)
+        raw = match["title"].strip().strip(":").strip()
+        if len(raw) >= 2 and raw[0] in _QUOTES and raw[-1] in _QUOTES:
+            # A quoted title is taken as it is: "add 'Call mom tonight'" has no date.
+            return Reply(text=tools.call("add_task", {"title": _clean_title(raw)}).result.message)
+        return add_with_dates(tools, _clean_title(raw))
+
+    def list_today(self, _match: re.Match[str], tools: Tools) -> Reply:
+        return list_reply(tools, "today")
+
+    def list_upcoming(self, _match: re.Match[str], tools: Tools) -> Reply:
+        return list_reply(tools, "upcoming")
+
+    def move(self, match: re.Match[str], tools: Tools) -> Reply:
+        """ "move the dentist to friday 3pm", "postpone 3 to tomorrow": a new due date."""
+        found = _split_moment(tools, match["rest"])
+        if found is None:
+            return Reply(text="When to? For example: move 3 to friday 3pm")
+        ref, when = found
+        return self._update(tools, ref, {"due": local_iso(when.due)})
+
+    def snooze(self, match: re.Match[str], tools: Tools) -> Reply:
+        """ "snooze 2 for an hour", "remind me about 3 tomorrow": the next reminder moves."""
+        found = _split_moment(tools, match["rest"])
+        if found is None:
+            return Reply(text="Until when? For example: snooze 3 for an hour")
+        ref, when = found
+        return self._update(tools, ref, {"remind_at": local_iso(when.due)})
+
+    def undate(self, match: re.Match[str], tools: Tools) -> Reply:
+        return self._update(tools, match["ref"], {"due": None})
+
+    def prioritise(self, match: re.Match[str], tools: Tools) -> Reply:
+        level = match["level"].lower() or "high"
+        priority = {"urgent": "high", "important": "high", "top": "high", "normal": "medium",
+                    "med": "medium"}.get(level, level)
+        return self._update(tools, match["ref"], {"priority": priority})
+
+    def stop_repeating(self, match: re.Match[str], tools: Tools) -> Reply:
+        return self._update(tools, match["ref"], {"recurrence": None})
+
+    def purge_done(self, _match: re.Match[str], tools: Tools) -> Reply:
+        return _confirm_purge(tools, "done")
+
+    def purge_all(self, _match: re.Match[str], tools: Tools) -> Reply:
+        return _confirm_purge(tools, "all")
+
+    def _update(self, tools: Tools, ref: str, change: dict[str, Any]) -> Reply:
+        found = self._resolve(tools, ref, prefer="open")
+        if isinstance(found, Reply):
+            return found
+        result = tools.call("update_task", {"task_number": found, **change}).result
+        return Reply(text=result.message)
 
     def list_open(self, _match: re.Match[str], tools: Tools) -> Reply:
         return list_reply(tools, "open")
@@ -169,6 +224,49 @@ class OfflineBrain:
         return matches
 
 
+def _has_date(tools: Tools, text: str) -> bool:
+    from bot_core.timing.phrases import parse_when
+
+    parsed = parse_when(text, tools.now.astimezone(tools.profile.zone))
+    return parsed.when is not None and bool(parsed.title.strip())
+
+
+_CONNECTORS = ("back to", "to", "till", "until", "for", "on", "by", "at")
+
+
+def _split_moment(tools: Tools, rest: str) -> tuple[str, When] | None:
+    """Split "the dentist to friday 3pm" into a task reference and a moment: the first split
+    (from the left) whose right side is a time expression, connector words dropped."""
+    from bot_core.timing.phrases import parse_moment
+
+    now = tools.now.astimezone(tools.profile.zone)
+    words = rest.split()
+    for index in range(1, len(words)):
+        tail = " ".join(words[index:])
+        for connector in _CONNECTORS:
+            if tail.lower().startswith(connector + " "):
+                tail = tail[len(connector) + 1:]
+                break
+        when = parse_moment(tail, now)
+        if when is not None:
+            return " ".join(words[:index]), when
+    return None
+
+
+def _confirm_purge(tools: Tools, view: ListView) -> Reply:
+    """Bulk deletes ask first, with a button."""
+    status = "done" if view == "done" else "all"
+    tasks = tools.call("list_tasks", {"status": status}).result.tasks or ()
+    tools.calls.pop()  # a lookup, not something the user asked for
+    if not tasks:
+        return Reply(text="There are no completed tasks to delete." if view == "done"
+                     else "Your list is already empty.")
+    what = "completed task" if view == "done" else "task"
+    noun = what if len(tasks) == 1 else f"{what}s"
+    return Reply(text=f"Delete all {len(tasks)} {noun}? This can't be undone.",
+                 actions=(Action(kind="purge", number=1, view=view),))
+
+
 _B = OfflineBrain
 _RULES: tuple[_Rule, ...] = (
     _Rule(_rx(r"(?:hi|hello|hey|hiya|yo|howdy|good (?:morning|afternoon|evening))(?: there)?"
@@ -177,6 +275,35 @@ _RULES: tuple[_Rule, ...] = (
               r"great|perfect|ok|okay|cool|nice|awesome)"), _B.thank),
     _Rule(_rx(r"(?:help|what can you do|how does (?:this|it) work|commands|how do i use (?:you|"
               r"this)|\?)"), _B.help),
+    # Due dates.
+    _Rule(_rx(r"(?:what'?s|what is|what are|anything|is anything|show(?: me)?|list)?\s*"
+              r"(?:(?:my )?tasks |things )?(?:due|overdue|on) (?:for )?(?:today|tonight)"
+              r"|(?:what'?s |what is )?overdue|today|/?today'?s? (?:tasks|list|agenda)|"
+              r"what do i have (?:on )?today|agenda|my day"), _B.list_today),
+    _Rule(_rx(r"(?:what'?s|what is|show(?: me)?|list|anything)?\s*(?:my )?(?:coming up|"
+              r"upcoming(?: tasks)?|due (?:this|next) week|due soon|this week|next 7 days|"
+              r"for the week)"), _B.list_upcoming),
+    # Bulk: they ask first, with a button.
+    _Rule(_rx(r"(?:clear|delete|remove|purge|clean up|get rid of)(?: all)?(?: (?:my|the))?"
+              r" (?:completed|done|finished|checked)(?: (?:tasks|items|ones|todos))?"),
+          _B.purge_done),
+    _Rule(_rx(r"(?:clear|delete|remove|purge|wipe|erase)(?: all)?(?: (?:of )?(?:my|the))?"
+              r" (?:tasks|todos|items|list|everything)|delete everything|clear (?:my )?list"),
+          _B.purge_all),
+    # Edits of dates and priority.
+    _Rule(_rx(r"(?:move|postpone|reschedule|push|defer|shift|delay)\s+(?P<rest>.+)"), _B.move),
+    _Rule(_rx(r"(?:snooze\s+|remind me (?:again )?(?:about|of) (?=(?:task |number |#)?\d))"
+              r"(?P<rest>.+)"), _B.snooze),
+    _Rule(_rx(r"(?:no|remove(?: the)?|clear(?: the)?|drop(?: the)?|delete(?: the)?)"
+              r" (?:due )?date (?:for|from|of|on)\s+" + _REF), _B.undate),
+    _Rule(_rx(_REF + r"\s+(?:has|needs) no (?:due )?date"), _B.undate),
+    _Rule(_rx(r"(?:make|set|mark|change)\s+" + _REF + r"\s+(?:to |as )?(?:a )?(?P<level>high|"
+              r"low|medium|normal|urgent|important|top)(?: priority| prio)?"), _B.prioritise),
+    _Rule(_rx(r"(?:prioriti[sz]e)\s+" + _REF + r"(?P<level>)"), _B.prioritise),
+    _Rule(_rx(_REF + r"\s+is (?P<level>high|low|medium|urgent|important)(?: priority)?"),
+          _B.prioritise),
+    _Rule(_rx(r"(?:stop repeating|don'?t repeat|no longer repeat|stop recurring)\s+" + _REF),
+          _B.stop_repeating),
     # Completed tasks.
     _Rule(_rx(r"(?:what (?:have|did) i (?:already )?(?:completed|finished|done|do|complete|"
               r"finish)(?: so far)?|(?:show|list|see|view)(?: me)?(?: my| the)? (?:completed|"

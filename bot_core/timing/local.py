@@ -97,16 +97,20 @@ def reminder_for(due: datetime | date, profile: Profile) -> datetime:
 def is_overdue(stored: datetime, has_time: bool, now: datetime, zone: ZoneInfo) -> bool:
     """Past its time, or (a date) before today."""
     if has_time:
-        return stored <= now
+        return stored < now
     return due_day(stored, has_time, zone) < now.astimezone(zone).date()
 
 
-def format_due(stored: datetime, has_time: bool, now: datetime, zone: ZoneInfo) -> str:
-    """How a due date reads in a list: "today 17:00", "tomorrow", "Fri 4 Dec", "overdue 2 d"."""
+def format_due(stored: datetime, has_time: bool, now: datetime, zone: ZoneInfo, *,
+               relative: bool = True) -> str:
+    """How a due date reads in a list: "today 17:00", "tomorrow", "Fri 4 Dec", "overdue 2 d"
+    (``relative`` False: the date itself even when it has passed, "yesterday 17:00")."""
     today = now.astimezone(zone).date()
     day = due_day(stored, has_time, zone)
     clock = f" {stored.astimezone(zone):%H:%M}" if has_time else ""
-    if is_overdue(stored, has_time, now, zone):
+    if not relative and day == today - timedelta(days=1):
+        return f"yesterday{clock}"
+    if relative and is_overdue(stored, has_time, now, zone):
         late = now - stored
         if has_time and late < timedelta(days=1):
             hours, minutes = int(late.total_seconds() // 3600), int(late.total_seconds() // 60)

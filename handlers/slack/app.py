@@ -215,7 +215,7 @@ class Listeners:
             return
         target = {"mode": "post", "channel": inbound.chat_id, "thread_ts": reply_thread(body),
                   "user": inbound.external_user_id}
-        self._queue_event(_delivery("turn", inbound, target))
+        self._queue_event(_delivery("turn", inbound, target, chat_target=target))
 
     def home(self, ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
         """The Home tab shows the user's open tasks with their buttons."""
@@ -278,8 +278,14 @@ class Listeners:
 
 
 def _delivery(kind: DeliveryKind, inbound: Inbound, target: dict[str, Any], *,
-              key: str | None = None, reply: Reply | None = None) -> QueuedDelivery:
+              key: str | None = None, reply: Reply | None = None,
+              chat_target: dict[str, Any] | None = None) -> QueuedDelivery:
+    """The delivery; its chat target (where reminders of tasks made here go) is the DM or
+    thread it came from, and for a slash command, button or Home tab the user's DM with the
+    app (a response_url expires within 30 minutes)."""
+    user = inbound.external_user_id
     return QueuedDelivery(
+        chat_target=chat_target or {"mode": "post", "channel": user, "user": user},
         kind=kind, platform=PLATFORM, group=group_of(inbound), target=target,
         inbound=inbound if kind != "say" else None, reply=reply,
         workspace=inbound.workspace, delivery_key=key or inbound.delivery_key,

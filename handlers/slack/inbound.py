@@ -20,15 +20,21 @@ log = logging.getLogger(__name__)
 
 PLATFORM = "slack"
 HOME_CHAT = "app_home"
-SUBCOMMANDS = frozenset({"add", "list", "done", "undo", "delete", "edit", "new", "help"})
+SUBCOMMANDS = frozenset({"add", "list", "done", "undo", "delete", "edit", "new", "help",
+                         "today", "upcoming", "timezone", "digest"})
 _ALIASES = {"reopen": "undo", "remove": "delete", "rm": "delete", "ls": "list"}
 
+_KINDS = "done|undo|delete|snooze|purge"
+_VIEWS = "open|done|all|today|upcoming|reminder"
+_SNOOZES = "20m|1h|3h|morning"
 _ACTION = re.compile(
-    rf"^{ACTION_PREFIX}:(?P<kind>done|undo|delete):(?P<number>\d{{1,8}}):(?P<view>open|done|all)$"
+    rf"^{ACTION_PREFIX}:(?P<kind>{_KINDS}):(?P<number>\d{{1,8}}):(?P<view>{_VIEWS})"
+    rf"(?::(?P<snooze>{_SNOOZES}))?$"
 )
 ACTION_ID_PATTERN = _ACTION
 _BUTTON_VALUE = re.compile(
-    rf"^{ACTION_PREFIX}:(?:done|undo|delete):\d{{1,8}}:(?:open|done|all):(?P<owner>[A-Z0-9]{{1,32}})$"
+    rf"^{ACTION_PREFIX}:(?:{_KINDS}):\d{{1,8}}:(?:{_VIEWS})(?::(?:{_SNOOZES}))?"
+    rf":(?P<owner>[A-Z0-9]{{1,32}})$"
 )
 _USER_MENTION = re.compile(r"<@(?P<id>[UW][A-Z0-9]+)(?:\|(?P<name>[^>]*))?>")
 _CHANNEL_MENTION = re.compile(r"<#(?P<id>C[A-Z0-9]+)(?:\|(?P<name>[^>]*))?>")
@@ -163,7 +169,10 @@ def decode_action(action_id: str) -> ButtonAction | None:
     match = _ACTION.match(action_id)
     if match is None:
         return None
-    return ButtonAction(kind=match["kind"], number=int(match["number"]), view=match["view"])
+    if (match["kind"] == "snooze") != (match["snooze"] is not None):
+        return None
+    return ButtonAction(kind=match["kind"], number=int(match["number"]), view=match["view"],
+                        snooze=match["snooze"])
 
 
 def button_owner(body: dict[str, Any]) -> str | None:

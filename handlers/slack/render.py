@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot_core.reply import Action, Reply, TaskView
+from bot_core.reply import Action, Bucket, Reply, TaskView, home_actions, task_details
 
 Block = dict[str, Any]
 
@@ -26,7 +26,7 @@ ACTION_PREFIX = "todo"
 SLASH_COMMAND = "/todo"
 
 _COMMAND_MENTION = re.compile(
-    r"(?<![\w/])/(add|list|done|undo|edit|delete|new|help)\b"
+    r"(?<![\w/])/(add|list|done|undo|edit|delete|new|help|today|upcoming|timezone|digest)\b"
 )
 _OPEN_MARK = "☐"
 _DONE_MARK = "☑"
@@ -55,8 +55,9 @@ def slack_spelling(text: str) -> str:
 
 
 def action_id_for(action: Action) -> str:
-    """The button's action_id: ``todo:<kind>:<number>:<view>``."""
-    return f"{ACTION_PREFIX}:{action.kind}:{action.number}:{action.view}"
+    """The button's action_id: ``todo:<kind>:<number>:<view>`` (a snooze adds its preset)."""
+    base = f"{ACTION_PREFIX}:{action.kind}:{action.number}:{action.view}"
+    return f"{base}:{action.snooze}" if action.kind == "snooze" and action.snooze else base
 
 
 def button_value(action: Action, owner: str) -> str:
@@ -122,6 +123,10 @@ def _task_text(task: TaskView) -> str:
     title = fit_escaped(task.title, 400)
     shown = f"~{title}~" if task.completed else title
     line = f"{mark} *#{task.number}* {shown}"
+    details = task_details(task)
+    if details:
+        line += f" _{escape_mrkdwn(details.strip())}_" if not task.overdue else (
+            f" *{escape_mrkdwn(details.strip())}*")
     if task.description:
         room = MAX_SECTION_CHARS - len(line) - 1
         line += "\n" + fit_escaped(task.description, room)
@@ -137,6 +142,8 @@ def _button(action: Action, owner: str) -> Block:
     }
     if action.kind == "done":
         button["style"] = "primary"
+    if action.kind == "purge":
+        button["style"] = "danger"
     if action.kind == "delete":
         button["style"] = "danger"
         button["confirm"] = {
@@ -164,6 +171,12 @@ def task_blocks(reply: Reply, owner: str) -> list[list[Block]]:
                 "elements": [_button(a, owner) for a in buttons[task.number]],
             })
         units.append(unit)
+    listed = {task.number for task in reply.tasks}
+    loose = [a for a in reply.actions if a.number not in listed]
+    if loose:  # a reminder's buttons, a confirmation's: under the text, five to a row
+        for start in range(0, len(loose), 5):
+            units.append([{"type": "actions", "block_id": f"actions-{start}",
+                           "elements": [_button(a, owner) for a in loose[start:start + 5]]}])
     return units
 
 
@@ -202,21 +215,47 @@ def render_single(reply: Reply, owner: str) -> SlackMessage:
     return SlackMessage(text=fit_escaped(text, MAX_FALLBACK_CHARS) or "…", blocks=blocks)
 
 
+HOME_SECTIONS: tuple[tuple[Bucket, str], ...] = (
+    ("overdue", "Overdue"), ("today", "Today"), ("later", "Upcoming"), ("someday", "Someday"),
+)
+
+
 def render_home(reply: Reply, owner: str) -> dict[str, Any]:
-    """The App Home tab: the reply (a list of open tasks, or what a button just did) as a view."""
+    """The App Home tab: the reply (the open tasks, or what a button just did, then the tasks)
+    as a view, in sections — Overdue, Today, Upcoming, Someday — each task with Done and Snooze
+    (or Delete, for a task without a date)."""
     text = slack_spelling(reply.text)
     blocks: list[Block] = [{"type": "header",
                             "text": {"type": "plain_text", "text": "Your to-do list"}}]
+    if reply.view == "open" and reply.tasks:
+        headline = text.split("\n")[0] if "\n" in text else ""
+        blocks.extend(_section(piece) for piece in split_escaped(headline)[:2] if headline)
+        sectioned = Reply(text="", tasks=reply.tasks, actions=home_actions(reply.tasks))
+        units = task_blocks(sectioned, owner)
+        by_number = dict(zip((t.number for t in reply.tasks), units, strict=False))
+        grouped: list[list[Block]] = []
+        for bucket, title in HOME_SECTIONS:
+            members = [by_number[t.number] for t in reply.tasks if t.bucket == bucket]
+            if members:
+                grouped.append([{"type": "header",
+                                 "text": {"type": "plain_text", "text": title}}, *members[0]])
+                grouped.extend(members[1:])
+        _add_tasks_within(blocks, grouped, MAX_HOME_BLOCKS - 2)
+        blocks.append(_home_footer())
+        return {"type": "home", "blocks": blocks}
     blocks.extend(_section(piece) for piece in split_escaped(text)[:5])
-    footer: Block = {"type": "context", "elements": [{
+    _add_tasks_within(blocks, task_blocks(reply, owner), MAX_HOME_BLOCKS - 2)
+    blocks.append(_home_footer())
+    return {"type": "home", "blocks": blocks}
+
+
+def _home_footer() -> Block:
+    return {"type": "context", "elements": [{
         "type": "mrkdwn",
         "text": escape_mrkdwn(
             f"Add tasks with {SLASH_COMMAND} add <title>, or just message me in the Messages tab."
         ),
     }]}
-    _add_tasks_within(blocks, task_blocks(reply, owner), MAX_HOME_BLOCKS - 2)
-    blocks.append(footer)
-    return {"type": "home", "blocks": blocks}
 
 
 def _add_tasks_within(blocks: list[Block], units: list[list[Block]], limit: int) -> None:

@@ -143,6 +143,14 @@ def _respond(url: str, message: SlackMessage, *, replace_original: bool) -> None
     raise _Failed(Refused(f"response_url answered {status}: {str(response.body)[:80]}"))
 
 
+GONE_ERRORS = frozenset({
+    "channel_not_found", "is_archived", "account_inactive", "user_not_found", "user_disabled",
+    "not_in_channel", "cannot_dm_bot", "messages_tab_disabled", "team_not_found",
+})
+"""Web API errors that mean the chat will not take a message again (the person left, the
+channel was archived): reminders and the digest into it stop."""
+
+
 def _api_outcome(error: SlackApiError, progress: int) -> SendOutcome:
     response = error.response
     code = str(response.get("error") or "")
@@ -151,7 +159,7 @@ def _api_outcome(error: SlackApiError, progress: int) -> SendOutcome:
         return RetryLater("429 rate limited", _retry_after(response.headers), progress=progress)
     if status >= 500 or code in TRANSIENT_ERRORS:
         return RetryLater(f"{status} {code}".strip(), progress=progress)
-    return Refused(code or f"HTTP {status}")
+    return Refused(code or f"HTTP {status}", gone=code in GONE_ERRORS)
 
 
 def _retry_after(headers: Mapping[str, Any] | None) -> float | None:

@@ -1,4 +1,5 @@
-"""callback_data of the inline buttons under task lists: ``t1:<kind>:<number>:<view>:<owner>``.
+"""callback_data of the inline buttons under task lists and reminders:
+``t1:<kind>:<number>:<view>:<owner>`` (a snooze's preset is its kind letter).
 
 Telegram allows 1-64 bytes of callback_data; ours is at most ~40 (kind and view one letter each,
 a task number of up to 8 digits, the owner's user id). ``owner`` is the Telegram user whose list
@@ -10,12 +11,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot_core.inbound import ActionKind, ButtonAction, ListView
+from bot_core.inbound import ActionKind, ButtonAction, ButtonView, SnoozePreset
 
 MAX_CALLBACK_BYTES = 64
 _PREFIX = "t1"
-_KINDS: dict[ActionKind, str] = {"done": "d", "undo": "u", "delete": "x"}
-_VIEWS: dict[ListView, str] = {"open": "o", "done": "d", "all": "a"}
+_KINDS: dict[tuple[ActionKind, SnoozePreset | None], str] = {
+    ("done", None): "d", ("undo", None): "u", ("delete", None): "x", ("purge", None): "p",
+    ("snooze", "20m"): "a", ("snooze", "1h"): "b", ("snooze", "3h"): "c",
+    ("snooze", "morning"): "m",
+}
+_VIEWS: dict[ButtonView, str] = {"open": "o", "done": "d", "all": "a", "today": "t",
+                                 "upcoming": "n", "reminder": "r"}
 _KIND_OF = {code: kind for kind, code in _KINDS.items()}
 _VIEW_OF = {code: view for view, code in _VIEWS.items()}
 
@@ -28,9 +34,11 @@ class ButtonPress:
     owner: int
 
 
-def encode(kind: ActionKind, number: int, view: ListView, owner: int) -> str:
+def encode(kind: ActionKind, number: int, view: ButtonView, owner: int,
+           snooze: SnoozePreset | None = None) -> str:
     """The callback_data for one button."""
-    data = f"{_PREFIX}:{_KINDS[kind]}:{number}:{_VIEWS[view]}:{owner}"
+    code = _KINDS[(kind, snooze if kind == "snooze" else None)]
+    data = f"{_PREFIX}:{code}:{number}:{_VIEWS[view]}:{owner}"
     if len(data.encode()) > MAX_CALLBACK_BYTES:
         raise ValueError("callback_data over Telegram's 64-byte limit")
     return data
@@ -53,8 +61,9 @@ def decode(data: str | None) -> ButtonPress | None:
         return None
     if int(number) < 1:
         return None
-    return ButtonPress(ButtonAction(kind=_KIND_OF[kind], number=int(number), view=_VIEW_OF[view]),
-                       owner=int(owner))
+    action_kind, preset = _KIND_OF[kind]
+    return ButtonPress(ButtonAction(kind=action_kind, number=int(number), view=_VIEW_OF[view],
+                                    snooze=preset), owner=int(owner))
 
 
 def _digits(text: str) -> bool:

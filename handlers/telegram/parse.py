@@ -31,6 +31,8 @@ MIN_UPDATE_ID, MAX_UPDATE_ID = -(2**63), 2**63 - 1
 
 NON_TEXT_TEXT = "I can only read text for now — type your task as a message, or send /help."
 STALE_BUTTON_TEXT = "That button no longer works — send /list for a fresh list."
+NO_ZONE_THERE_TEXT = ("I couldn't find a timezone at that spot — send /timezone <city>, "
+                      "e.g. /timezone Berlin.")
 NOT_YOUR_LIST_TEXT = "That list belongs to someone else — send /list for yours."
 
 
@@ -45,6 +47,11 @@ class ReplyTarget:
     list_message_id: int | None = None  # the list the pressed button is under: edited in place
     owner: int = 0  # the Telegram user whose list the reply's buttons act on
     toast_only: bool = False  # answer the button press with a toast, nothing else
+
+    def in_chat(self) -> ReplyTarget:
+        """A new message into the same chat (and topic) with this owner's buttons: where the
+        reminders of tasks made here go."""
+        return ReplyTarget(chat_id=self.chat_id, thread_id=self.thread_id, owner=self.owner)
 
     def to_dict(self) -> dict[str, Any]:
         # ``is not``: 0 == False, and a chat id 0 dropped here made the row unsendable
@@ -177,7 +184,11 @@ def _message(message: Message, update_id: int, me: BotIdentity) -> Decision:
     if thread is not None:
         _ints(thread)
     target = ReplyTarget(chat_id=chat.id, thread_id=thread, reply_to=reply_to, owner=user.id)
-    if message.text is None:
+    if message.location is not None and message.text is None:
+        text = _timezone_at(message.location.latitude, message.location.longitude)
+        if text is None:
+            return Say(NO_ZONE_THERE_TEXT, target, update_id, _chat_key(chat.id, thread), user.id)
+    elif message.text is None:
         if message.effective_attachment is None and not message.caption:
             return Ignore("service message")
         return Say(NON_TEXT_TEXT, target, update_id, _chat_key(chat.id, thread), user.id)
@@ -187,6 +198,16 @@ def _message(message: Message, update_id: int, me: BotIdentity) -> Decision:
         text=text, delivery_key=str(update_id),
     )
     return Turn(inbound, target, update_id)
+
+
+def _timezone_at(latitude: Any, longitude: Any) -> str | None:
+    """A shared location becomes ``/timezone <zone>`` (looked up offline), None at sea."""
+    from bot_core.timing.zones import zone_from_location
+
+    if not isinstance(latitude, int | float) or not isinstance(longitude, int | float):
+        return None
+    zone = zone_from_location(float(latitude), float(longitude))
+    return f"/timezone {zone}" if zone else None
 
 
 def _addressed(message: Message, me: BotIdentity) -> tuple[bool, str | None]:

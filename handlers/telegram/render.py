@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-from bot_core.reply import Action, Reply, TaskView
+from bot_core.reply import Action, Reply, TaskView, task_details
 from handlers.telegram import buttons
 
 MAX_MESSAGE_UNITS = 4096
@@ -70,8 +70,15 @@ def task_piece(task: TaskView) -> Piece:
     box = "☑" if task.completed else "☐"
     title = _escape(task.title)
     shown = f"<s>{title}</s>" if task.completed else title
-    markup = f"{box} <b>#{task.number}</b> {shown}"
-    plain = f"{box} #{task.number} {task.title}"
+    details = task_details(task)
+    if task.overdue:
+        markup_details = f" · <b>{_escape(task.due_label or '')}</b>" + _escape(
+            details.replace(f" · {task.due_label}", "", 1))
+    else:
+        markup_details = _escape(details)
+    markup = f"{box} <b>#{task.number}</b> {shown}<i>{markup_details}</i>" if details else (
+        f"{box} <b>#{task.number}</b> {shown}")
+    plain = f"{box} #{task.number} {task.title}{details}"
     if task.description:
         markup += f"\n    <i>{_escape(task.description)}</i>"
         plain += f"\n    {task.description}"
@@ -145,10 +152,14 @@ def _truncate(pieces: list[Piece], reply: Reply, limit: int) -> list[list[Piece]
 
 
 def _keyboard(actions: tuple[Action, ...], owner: int) -> tuple[tuple[Button, ...], ...]:
-    rows: dict[int, list[Button]] = {}
+    """One row per task under a list; under a reminder, Done and Delete, then the snoozes."""
+    rows: dict[object, list[Button]] = {}
     for action in actions:
-        if action.number not in rows and len(rows) >= MAX_BUTTON_ROWS:
+        row_key: object = action.number
+        if action.view == "reminder":
+            row_key = (action.number, action.kind == "snooze")
+        if row_key not in rows and len(rows) >= MAX_BUTTON_ROWS:
             continue
-        data = buttons.encode(action.kind, action.number, action.view, owner)
-        rows.setdefault(action.number, []).append(Button(action.label, data))
+        data = buttons.encode(action.kind, action.number, action.view, owner, action.snooze)
+        rows.setdefault(row_key, []).append(Button(action.label, data))
     return tuple(tuple(row) for row in rows.values())

@@ -109,12 +109,13 @@ def outcome_of(error: TelegramError, progress: int) -> SendOutcome:
         wait = error.retry_after
         seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
         return RetryLater("429 flood control", after_seconds=seconds, progress=progress)
-    if isinstance(error, Forbidden):
-        return Refused(f"forbidden: {error.message}")
+    if isinstance(error, Forbidden):  # blocked by the user, kicked from the group
+        return Refused(f"forbidden: {error.message}", gone=True)
     if isinstance(error, ChatMigrated):
         return Refused(f"chat migrated to {error.new_chat_id}")
     if isinstance(error, BadRequest):
-        return Refused(f"bad request: {error.message}")
+        gone = "chat not found" in error.message.lower()
+        return Refused(f"bad request: {error.message}", gone=gone)
     if isinstance(error, InvalidToken):
         return RetryLater("invalid token", progress=progress)
     return RetryLater(f"{type(error).__name__}: {error.message}", progress=progress)

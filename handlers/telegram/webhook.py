@@ -103,7 +103,7 @@ def to_delivery(decision: Decision) -> QueuedDelivery | None:
             kind="turn", platform=PLATFORM, group=group_of(decision.inbound),
             target=decision.target.to_dict(), inbound=decision.inbound,
             delivery_key=decision.inbound.delivery_key, seq=decision.seq, received_at=now,
-            thinks=needs_brain(decision.inbound),
+            thinks=needs_brain(decision.inbound), chat_target=decision.target.in_chat().to_dict(),
         )
     if isinstance(decision, Say):
         return QueuedDelivery(

@@ -36,7 +36,7 @@ PHRASINGS: list[tuple[str, str | None, dict[str, object]]] = [
     ("note to self: back up laptop", "add_task", {"title": "back up laptop"}),
     ("jot down call the plumber", "add_task", {"title": "call the plumber"}),
     ("can you add buy coffee", "add_task", {"title": "buy coffee"}),
-    ("I must get this done today", "add_task", {"title": "get this done today"}),
+    ("I must get this done today", "add_task", {"title": "get this done"}),
     # list open
     ("show my tasks", "list_tasks", {"status": "open"}),
     ("what's pending?", "list_tasks", {"status": "open"}),

@@ -129,6 +129,12 @@ class Exchange:
         return _hook_post(self.request)
 
 
+SLACK_EXAMPLE_ZONE = "America/Los_Angeles"
+UNCOUNTED = frozenset({"auth.test", "users.info"})
+"""Calls a container makes once (Bolt's auth.test) or once per person (users.info for their
+timezone): left out of :meth:`FakeSlack.methods` and :meth:`FakeSlack.summary`."""
+
+
 class FakeSlack:
     """Serves ``/api/<method>`` like Slack (``{"ok": true, ...}``) and ``/hooks/...`` like a
     response_url (``ok``), failing as scripted (see the module docstring)."""
@@ -143,6 +149,8 @@ class FakeSlack:
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
         self._hook_ids = itertools.count(100_000_001)
+        self.zones: dict[str, str] = {}
+        """users.info's ``tz`` per user id (Slack's own example zone for anyone else)."""
 
     @property
     def url(self) -> str:
@@ -186,6 +194,7 @@ class FakeSlack:
             self._hook_uses.clear()
             self._expired.clear()
             self._exchanges.clear()
+            self.zones.clear()
         self.server.requests.clear()
 
     # -- what was received -----------------------------------------------------------------
@@ -200,8 +209,8 @@ class FakeSlack:
 
     @property
     def methods(self) -> list[str]:
-        """Web API methods called, in order, without auth.test (Bolt's once-per-container)."""
-        return [call.method for call in self.calls if call.method != "auth.test"]
+        """Web API methods called, in order, without :data:`UNCOUNTED` ones."""
+        return [call.method for call in self.calls if call.method not in UNCOUNTED]
 
     @property
     def hook_posts(self) -> list[HookPost]:
@@ -244,7 +253,7 @@ class FakeSlack:
         for request in list(self.server.requests):
             if request.path.startswith("/hooks/"):
                 seen.append(RESPONSE_URL)
-            elif (call := _api_call(request)) is not None and call.method != "auth.test":
+            elif (call := _api_call(request)) is not None and call.method not in UNCOUNTED:
                 seen.append(call.method)
         return seen
 
@@ -305,6 +314,11 @@ class FakeSlack:
             ts = str(call.params.get("message_ts", "")).replace(".", "")
             return {"ok": True, "channel": channel,
                     "permalink": f"https://example.slack.com/archives/{channel}/p{ts}"}
+        if call.method == "users.info":
+            user = str(call.params.get("user") or "")
+            return {"ok": True, "user": {"id": user, "name": user.lower(), "is_bot": False,
+                                         "tz": self.zones.get(user, SLACK_EXAMPLE_ZONE),
+                                         "tz_label": "Pacific Standard Time"}}
         if call.method == "views.publish":
             return {"ok": True, "view": {"id": "V1", **(call.params.get("view") or {})}}
         return {"ok": True}
