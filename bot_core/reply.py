@@ -76,6 +76,9 @@ class Reply(BaseModel):
     tasks: tuple[TaskView, ...] = ()
     actions: tuple[Action, ...] = ()
     view: ListView | None = None
+    ask_zone: bool = False
+    """The user's timezone is not known and mattered: a platform that can, offers a way to
+    tell it (Telegram: a "share location" button)."""
 
     def as_plain_text(self) -> str:
         """The reply as plain text, for the terminal and for logs of what was said."""

@@ -142,6 +142,7 @@ class TodoService:
             settings = SettingsStore(session, user_id, now, origin)
             reply, conversation_id = self._instant(session, inbound, tools, settings,
                                                    conversation_id)
+            reply = _asking_zone(reply, tools.calls)
             store_turn(session, conversation_id, user_id, _user_text(inbound),
                        reply.as_plain_text(), tools.calls)
             outbox_id = self._queue_reply(session, where, reply)
@@ -220,6 +221,7 @@ class TodoService:
             if not same_outcome(tools.calls, final.calls):
                 log.info("tasks changed while the brain thought; answering with the outcome")
                 reply = _outcome_reply(final.calls)
+            reply = _asking_zone(reply, final.calls)
             store_turn(session, context.conversation_id, context.user_id, user_text,
                        reply.as_plain_text(), final.calls)
             outbox_id = self._queue_reply(session, where, reply)
@@ -278,6 +280,13 @@ class TodoService:
         return add_to_outbox(session, platform=where.platform, workspace=where.workspace,
                              delivery_key=where.delivery_key, target=where.target, reply=reply,
                              now=self._clock())
+
+
+def _asking_zone(reply: Reply, calls: list[ToolCall]) -> Reply:
+    """Mark the reply when a time in it was read in the assumed zone."""
+    if any(call.result.zone_assumed for call in calls):
+        return reply.model_copy(update={"ask_zone": True})
+    return reply
 
 
 def _outcome_reply(calls: list[ToolCall]) -> Reply:

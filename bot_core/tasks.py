@@ -164,6 +164,8 @@ class ToolResult(BaseModel):
     message: str
     task: TaskView | None = None
     tasks: tuple[TaskView, ...] | None = None
+    zone_assumed: bool = False
+    """A time was read in the assumed zone (the user has not told theirs yet)."""
 
 
 class ToolCall(BaseModel):
@@ -352,8 +354,7 @@ class TaskTools:
             origin_target=task.origin_target,
         ))
         view = self._view(task)
-        return ToolResult(ok=True, message=self._say(f"Added #{number}: {view.title}", view),
-                          task=view)
+        return self._confirm(f"Added #{number}: {view.title}", view)
 
     def list_tasks(self, args: ListTasksArgs) -> ToolResult:
         """The user's tasks, soonest due first (then priority, then number), filtered."""
@@ -421,8 +422,7 @@ class TaskTools:
             task.priority = args.priority
         self._save(task)
         view = self._view(task)
-        return ToolResult(ok=True, message=self._say(f"Updated #{task.number}: {task.title}",
-                                                     view), task=view)
+        return self._confirm(f"Updated #{task.number}: {task.title}", view)
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -459,7 +459,7 @@ class TaskTools:
     def _view(self, task: Task) -> TaskView:
         return view_of(task, self.now, self.profile)
 
-    def _say(self, message: str, view: TaskView) -> str:
+    def _confirm(self, message: str, view: TaskView) -> ToolResult:
         """A confirmation with the task's dates, and the zone they were read in if assumed."""
         details = [p for p in (f"due {view.due_label}" if view.due_label else None,
                                view.repeats_label) if p]
@@ -467,12 +467,14 @@ class TaskTools:
             details.append(f"reminder {self._moment(view.remind_at)}")
         if view.priority != "medium":
             details.append(f"{view.priority} priority")
+        assumed = False
         if details:
             message += " — " + ", ".join(details)
             if not self.profile.zone_known and (view.due_has_time or view.remind_at):
+                assumed = True
                 message += (f"\n(Times are {self.profile.zone.key} until you tell me your zone:"
                             " /timezone Berlin, or share a location.)")
-        return message
+        return ToolResult(ok=True, message=message, task=view, zone_assumed=assumed)
 
     def _moment(self, instant: datetime) -> str:
         return format_moment(instant, self.now, self.profile.zone)

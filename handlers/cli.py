@@ -22,7 +22,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=8000)
     scheduler = commands.add_parser("scheduler", help="the scheduler's work")
     scheduler_actions = scheduler.add_subparsers(dest="scheduler_command", required=True)
-    scheduler_actions.add_parser("run", help="one sweep: retry unsent replies, prune old rows")
+    scheduler_actions.add_parser(
+        "run", help="one sweep: send due reminders and digests, retry unsent replies, prune")
     _add_telegram_commands(commands)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -86,41 +87,54 @@ def _serve(host: str, port: int) -> int:
 def _scheduler_run() -> int:
     from handlers import composition
     from handlers.sweep import sweep
+    from handlers.terminal.sender import TerminalSender, registered
 
-    report = sweep(composition.root())
+    root = composition.root()
+    with registered(root, TerminalSender(sys.stdout)):  # the terminal's reminders print here
+        report = sweep(root)
     print(f"Sweep done: {report.retried} replies retried ({report.still_unsent} still unsent), "
+          f"{report.reminded} reminders and {report.digests} digests due, "
           f"{report.dropped_stale} stale dropped, {report.pruned_rows} outbox rows and "
           f"{report.pruned_claims} delivery claims pruned.")
     return 0
 
 
-def _chat(user: str | None) -> int:
-    from bot_core.bootstrap import build_service
+def _chat(user: str | None, *, sweep_every: float | None = None) -> int:
+    """The terminal conversation on the process's root; the reminders of tasks made here are
+    printed above the prompt as they fall due (a sweep every ``sweep_every`` seconds)."""
     from bot_core.inbound import Inbound
-    from bot_core.settings import get_settings
+    from handlers import composition
+    from handlers.terminal.console import Console
+    from handlers.terminal.sender import PLATFORM, TerminalSender, chat_target, registered
+    from handlers.terminal.sweeper import EVERY_SECONDS, BackgroundSweep
 
-    settings = get_settings()
-    service = build_service(settings)
+    root = composition.root()
+    settings = root.settings
+    service = root.service
     name = user or getpass.getuser()
+    target = chat_target(name)
+    console = Console(sys.stdout)
     brain = "LLM " + settings.openai_model if settings.llm_configured else "offline rules"
-    print(f"Todobot ({brain}). Type /help for commands, Ctrl-D to quit.")
-    while True:
-        try:
-            line = input("you> ")
-        except (EOFError, KeyboardInterrupt):
-            print()
-            return 0
-        if not line.strip():
-            continue
-        inbound = Inbound(platform="cli", chat_id="terminal", external_user_id=name,
-                          display_name=name, text=line)
-        try:
-            result = service.handle(inbound)
-        except Exception as error:  # noqa: BLE001 - keep the chat alive, say what happened
-            print(f"bot> Something went wrong ({type(error).__name__}); nothing was saved.")
-            continue
-        if result.reply is not None:
-            print("bot> " + result.reply.as_plain_text().replace("\n", "\n     "))
+    console.line(f"Todobot ({brain}). Type /help for commands, Ctrl-D to quit.")
+    with registered(root, TerminalSender(console, user=name)), \
+            BackgroundSweep(root, every=sweep_every or EVERY_SECONDS):
+        while True:
+            try:
+                line = console.ask("you> ")
+            except (EOFError, KeyboardInterrupt):
+                console.line()
+                return 0
+            if not line.strip():
+                continue
+            inbound = Inbound(platform=PLATFORM, chat_id="terminal", external_user_id=name,
+                              display_name=name, text=line)
+            try:
+                result = service.handle(inbound, chat_target=target)
+            except Exception as error:  # noqa: BLE001 - keep the chat alive, say what happened
+                console.say(f"Something went wrong ({type(error).__name__}); nothing was saved.")
+                continue
+            if result.reply is not None:
+                console.say(result.reply.as_plain_text())
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -17,7 +17,9 @@ from handlers.sweep import sweep
 
 def handler(event: dict[str, Any] | None, context: Any) -> dict[str, Any]:
     """EventBridge's scheduled event (its content is not needed)."""
-    return {"ok": True, **asdict(sweep(composition.root()))}
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    seconds_left = (lambda: remaining() / 1000.0) if callable(remaining) else None
+    return {"ok": True, **asdict(sweep(composition.root(), seconds_left=seconds_left))}
 
 
 composition.root().warm("deliverer")

@@ -12,6 +12,7 @@ background of ``todobot serve``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -21,7 +22,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BATCH = 100
-"""Outbox rows one sweep sends at most (the rest are due in the next sweep)."""
+"""Rows one step reads at most: due reminders, due digests, outbox retries."""
+DEADLINE_RESERVE_SECONDS = 20.0
+"""Time a sweep keeps for the outbox retries and pruning after its last reminder batch."""
+MAX_BATCHES = 10
+"""Reminder batches one sweep writes at most (1,000 a minute on Lambda); the rest wait for the
+next sweep."""
 
 
 @dataclass(frozen=True)
@@ -37,15 +43,26 @@ class SweepReport:
     pruned_claims: int = 0
 
 
-def sweep(root: Root) -> SweepReport:
-    """One pass over what is due."""
+def sweep(root: Root, *, seconds_left: Callable[[], float] | None = None) -> SweepReport:
+    """One pass over what is due. ``seconds_left`` (the Lambda's remaining time) stops it
+    taking more batches before the function's deadline: what is left waits for the next."""
     outbox = root.outbox
-    reminders = root.reminders.write_due()
-    digests = root.reminders.write_digests()
+    reminders: list[int] = []
+    digests: list[int] = []
     unsent = 0
-    for row_id in [*reminders, *digests]:
-        if root.deliverer.deliver([row_id]) is not None:
-            unsent += 1
+    for _ in range(MAX_BATCHES):  # a busy minute (09:00) may have more than one batch due
+        written = root.reminders.write_due(BATCH)
+        more_digests = root.reminders.write_digests(BATCH)
+        for row_id in [*written, *more_digests]:
+            if root.deliverer.deliver([row_id]) is not None:
+                unsent += 1
+        reminders += written
+        digests += more_digests
+        if len(written) < BATCH and len(more_digests) < BATCH:
+            break
+        if seconds_left is not None and seconds_left() < DEADLINE_RESERVE_SECONDS:
+            log.warning("scheduler sweep stops before its deadline; the rest waits a minute")
+            break
     due = outbox.due(BATCH)
     for row_id in due:
         if root.deliverer.deliver([row_id]) is not None:

@@ -42,6 +42,8 @@ class Rendered:
     html: tuple[str, ...]
     plain: tuple[str, ...]
     keyboard: tuple[tuple[Button, ...], ...]
+    ask_location: bool = False
+    """Offer a "share location" button (the user's timezone is not known yet)."""
 
 
 def utf16_len(text: str) -> int:
@@ -62,6 +64,7 @@ def render(reply: Reply, owner: int, *, single_message: bool = False,
         html=tuple("\n".join(p.html for p in chunk) for chunk in chunks),
         plain=tuple("\n".join(p.plain for p in chunk) for chunk in chunks),
         keyboard=_keyboard(reply.actions, owner),
+        ask_location=reply.ask_zone and not reply.actions,
     )
 
 

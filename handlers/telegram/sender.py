@@ -32,8 +32,10 @@ from handlers.telegram.parse import ReplyTarget
 from handlers.telegram.render import Rendered, render
 
 if TYPE_CHECKING:
-    from telegram import Bot, InlineKeyboardMarkup, ReplyParameters
+    from telegram import Bot, InlineKeyboardMarkup, ReplyKeyboardMarkup, ReplyParameters
     from telegram.error import BadRequest, TelegramError
+
+    Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup
 
 log = logging.getLogger(__name__)
 
@@ -174,18 +176,18 @@ class Sender:
         plain = [False]  # once Telegram refused our HTML, the rest goes as plain text
         for index, (html_text, plain_text) in enumerate(zip(rendered.html, rendered.plain,
                                                            strict=True)):
-            markup = _markup(rendered) if index == last else None
+            markup = _markup(rendered, target) if index == last else None
             quote = _quote(target) if index == 0 else None
 
             async def one(html_text: str = html_text, plain_text: str = plain_text,
-                          markup: InlineKeyboardMarkup | None = markup,
+                          markup: Markup | None = markup,
                           quote: ReplyParameters | None = quote) -> None:
                 await self._send_one(target, html_text, plain_text, markup, quote, plain)
 
             await steps.run(one, None)
 
     async def _send_one(self, target: ReplyTarget, html_text: str, plain_text: str,
-                        markup: InlineKeyboardMarkup | None, quote: ReplyParameters | None,
+                        markup: Markup | None, quote: ReplyParameters | None,
                         plain: list[bool]) -> None:
         from telegram import LinkPreviewOptions
         from telegram.constants import ParseMode
@@ -224,7 +226,7 @@ class Sender:
             try:
                 await self._bot.edit_message_text(
                     text, chat_id=target.chat_id, message_id=message_id, parse_mode=parse_mode,
-                    reply_markup=_markup(rendered),
+                    reply_markup=_inline_markup(rendered),
                     link_preview_options=LinkPreviewOptions(is_disabled=True),
                 )
                 return True
@@ -240,11 +242,26 @@ class Sender:
         return False
 
 
+SHARE_LOCATION_LABEL = "📍 Share my location (sets my timezone)"
+
+
 def _entities_refused(error: BadRequest) -> bool:
     return "can't parse entities" in error.message.lower()
 
 
-def _markup(rendered: Rendered) -> InlineKeyboardMarkup | None:
+def _markup(rendered: Rendered, target: ReplyTarget) -> Markup | None:
+    """The inline buttons; or, in a private chat whose user's zone is not known, a one-time
+    "share location" button (Telegram tells no timezone; the location is looked up offline)."""
+    from telegram import KeyboardButton, ReplyKeyboardMarkup
+
+    if not rendered.keyboard and rendered.ask_location and target.chat_id > 0:
+        return ReplyKeyboardMarkup(
+            [[KeyboardButton(SHARE_LOCATION_LABEL, request_location=True)]],
+            one_time_keyboard=True, resize_keyboard=True)
+    return _inline_markup(rendered)
+
+
+def _inline_markup(rendered: Rendered) -> InlineKeyboardMarkup | None:
     from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
     if not rendered.keyboard:

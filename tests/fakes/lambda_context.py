@@ -14,6 +14,7 @@ class FakeLambdaContext:
     aws_request_id: str = "fake-request"
     invoked_function_arn: str = ""
     memory_limit_in_mb: int = 512
+    remaining_ms: int = 60_000
 
     def get_remaining_time_in_millis(self) -> int:
-        return 60_000
+        return self.remaining_ms

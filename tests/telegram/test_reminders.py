@@ -11,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import text
 
 from handlers import composition
 from handlers.sweep import SweepReport, sweep
@@ -153,8 +154,8 @@ def test_done_on_a_recurring_reminder_moves_it_to_the_next_occurrence(
 
 def test_an_outage_sends_each_missed_reminder_once_and_a_recurring_one_once(
         bot: TelegramBot, clock: SetClock) -> None:
-    for text in ("a at 12:00", "b at 12:20", "c at 12:40", "pills every day at 8am and 8pm"):
-        bot.post(private_text(text))
+    for said in ("a at 12:00", "b at 12:20", "c at 12:40", "pills every day at 8am and 8pm"):
+        bot.post(private_text(said))
     at(clock, 20, 0, day=7)  # down from Thursday noon to Sunday evening: no sweep ran
 
     assert swept().reminded == 4
@@ -210,8 +211,8 @@ def test_a_bot_blocked_by_the_user_stops_reminding(bot: TelegramBot, clock: SetC
 
 
 def test_nobody_else_can_press_a_reminder_in_a_group(bot: TelegramBot, clock: SetClock) -> None:
-    text = f"@{DEFAULT_USERNAME} standup notes today at 12:00"
-    bot.post(group_text(text, user_id=USER_ID, entities=[
+    said = f"@{DEFAULT_USERNAME} standup notes today at 12:00"
+    bot.post(group_text(said, user_id=USER_ID, entities=[
         {"offset": 0, "length": len(DEFAULT_USERNAME) + 1, "type": "mention"}]))
     at(clock, 12, 0)
     swept()
@@ -229,11 +230,66 @@ def test_nobody_else_can_press_a_reminder_in_a_group(bot: TelegramBot, clock: Se
 def test_until_the_zone_is_known_confirmations_say_which_was_assumed(
         tg_any_db: TelegramBot, clock: SetClock) -> None:
     tg_any_db.post(private_text("dentist tomorrow at 9am"))
-    text = str(tg_any_db.api.sent[-1]["text"])
-    assert text.startswith("Added #1: dentist — due tomorrow 09:00")
-    assert "Times are UTC until you tell me your zone" in text
-    del text
+    answer = str(tg_any_db.api.sent[-1]["text"])
+    assert answer.startswith("Added #1: dentist — due tomorrow 09:00")
+    assert "Times are UTC until you tell me your zone" in answer
     tg_any_db.post(private_text("/timezone Europe/Berlin"))
     assert str(tg_any_db.api.sent[-1]["text"]).startswith(
         "Your timezone is now Europe/Berlin (it's 10:00 there)")
 
+
+
+def shared_location(latitude: float, longitude: float) -> dict[str, Any]:
+    """A private message that shares a location (what the location button sends)."""
+    update = private_text("x")
+    message = update["message"]
+    del message["text"]
+    message["location"] = {"latitude": latitude, "longitude": longitude}
+    return update
+
+
+def test_telegram_offers_a_location_button_and_a_shared_location_sets_the_zone(
+        tg_any_db: TelegramBot, clock: SetClock) -> None:
+    bot = tg_any_db
+    bot.post(private_text("dentist tomorrow at 9am"))
+    markup = bot.api.sent[-1]["reply_markup"]
+    assert markup["keyboard"] == [[{"text": "📍 Share my location (sets my timezone)",
+                                    "request_location": True}]]
+    assert markup["one_time_keyboard"] is True
+
+    bot.post(shared_location(40.7128, -74.0060))
+    assert last_text(bot) == "Your timezone is now America/New_York (it's 04:00 there)."
+    bot.post(private_text("call mom tomorrow at 5pm"))
+    assert last_text(bot) == "Added #2: call mom — due tomorrow 17:00"
+    assert "reply_markup" not in bot.api.sent[-1]
+
+    bot.post(shared_location(0.0, -30.0))  # the middle of the Atlantic
+    assert last_text(bot).startswith("I couldn't find a timezone at that spot")
+
+
+def test_a_busy_minute_takes_several_batches_but_stops_before_the_deadline(
+        bot: TelegramBot, clock: SetClock) -> None:
+    from handlers import scheduler
+    from handlers.sweep import BATCH
+    from tests.fakes.lambda_context import FakeLambdaContext
+
+    bot.post(private_text("/add standup today at 11:30"))
+    engine = composition.root().engine
+    with engine.begin() as conn:  # 2.5 batches of reminders due in the same minute
+        row = conn.execute(text("SELECT user_id, origin_platform, origin_target, due_date, "
+                                "remind_at FROM tasks")).one()
+        for number in range(2, int(BATCH * 2.5) + 1):
+            conn.execute(text(
+                "INSERT INTO tasks (user_id, number, title, completed, created_at, updated_at, "
+                "due_date, due_has_time, remind_at, priority, origin_platform, "
+                "origin_workspace, origin_target) VALUES (:u, :n, :t, :no, :d, :d, :d, :yes, "
+                ":r, 'medium', :p, '', :o)"),
+                {"u": row[0], "n": number, "t": f"standup {number}", "no": False, "yes": True,
+                 "d": row[3], "r": row[4], "p": row[1], "o": row[2]})
+    at(clock, 11, 31)
+
+    short = FakeLambdaContext(function_name="todobot-dev-scheduler", remaining_ms=15_000)
+    assert scheduler.handler({"source": "aws.events"}, short)["reminded"] == BATCH
+    roomy = FakeLambdaContext(function_name="todobot-dev-scheduler")
+    assert scheduler.handler({"source": "aws.events"}, roomy)["reminded"] == int(BATCH * 1.5)
+    assert len(reminders(bot)) == int(BATCH * 2.5)
