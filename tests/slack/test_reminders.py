@@ -6,6 +6,7 @@ buttons that only its owner can use; a chat that is gone stops the reminders. Th
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -145,3 +146,59 @@ def test_a_chat_that_is_gone_stops_the_reminders(slack: SlackHarness, clock: Set
     at(clock, 11, 0, day=5)
     assert swept().reminded == 0
     assert len(slack.fake.calls_to("chat.postMessage")) == tries
+
+
+def _home_opened(user: str) -> dict[str, Any]:
+    from tests.slack.harness import fixture_json
+
+    payload = fixture_json("event_callback_app_mention_bolt.json")
+    payload["event"] = {"type": "app_home_opened", "user": user, "channel": "D0HOME",
+                        "tab": "home", "event_ts": "1595926230.009600"}
+    payload["event_id"] = f"EvHOME{user}{datetime.now().timestamp()}"
+    return payload
+
+
+def test_app_home_shows_overdue_today_upcoming_and_someday_with_done_and_snooze(
+        slack: SlackHarness, clock: SetClock) -> None:
+    for said in ("add water plants today at 11:00", "add call mom today at 18:00",
+                 "add dentist friday 3pm", "add read a book", "add file taxes today at 09:00"):
+        slack.command(said, user="W111")
+    slack.send_json(_home_opened("W111"))
+
+    publish = slack.fake.calls_to("views.publish")[-1]
+    blocks = publish.params["view"]["blocks"]
+    headers = [b["text"]["text"] for b in blocks if b["type"] == "header"]
+    assert headers == ["Your to-do list", "Overdue", "Today", "Upcoming", "Someday"]
+    order = [b["text"]["text"] for b in blocks if b["type"] == "section"]
+    assert [re.split(r" [_*]", line.split("* ", 1)[1])[0] for line in order] == [
+        "file taxes", "water plants", "call mom", "dentist", "read a book"]
+    assert "_· today 11:00_" in order[1] and "*· overdue 1 h*" in order[0]
+    assert buttons_of({"blocks": blocks}) == [
+        "todo:done:5:open", "todo:snooze:5:open:morning", "todo:done:1:open",
+        "todo:snooze:1:open:morning", "todo:done:2:open", "todo:snooze:2:open:morning",
+        "todo:done:3:open", "todo:snooze:3:open:morning", "todo:done:4:open",
+        "todo:delete:4:open"]
+
+
+def test_slack_people_keeps_the_zone_current_and_survives_failures(slack: SlackHarness) -> None:
+    from slack_sdk import WebClient
+
+    from handlers.slack.people import KEEP_SECONDS, SlackPeople
+    from tests.conftest import inbound
+    from tests.slack.harness import BOT_TOKEN
+
+    ticks = [0.0]
+    client = WebClient(token=BOT_TOKEN, base_url=slack.fake.base_url)
+    people = SlackPeople(lambda _workspace: client, monotonic=lambda: ticks[0])
+    slack.fake.zones["W9"] = "Asia/Tokyo"
+    said = inbound("hi", user="W9", platform="slack")
+
+    assert people.with_timezone(said).timezone == "Asia/Tokyo"
+    slack.fake.zones["W9"] = "America/Chicago"  # travelled
+    assert people.with_timezone(said).timezone == "Asia/Tokyo"  # asked once an hour
+    ticks[0] += KEEP_SECONDS + 1
+    assert people.with_timezone(said).timezone == "America/Chicago"
+    assert len(slack.fake.calls_to("users.info")) == 2
+    slack.fake.fail("users.info", "user_not_found")
+    ticks[0] += KEEP_SECONDS + 1
+    assert people.with_timezone(said).timezone is None  # the stored zone stays

@@ -293,3 +293,22 @@ def test_a_busy_minute_takes_several_batches_but_stops_before_the_deadline(
     roomy = FakeLambdaContext(function_name="todobot-dev-scheduler")
     assert scheduler.handler({"source": "aws.events"}, roomy)["reminded"] == int(BATCH * 1.5)
     assert len(reminders(bot)) == int(BATCH * 2.5)
+
+
+def test_a_forged_reminder_button_acts_only_on_the_pressers_own_tasks(
+        bot: TelegramBot, clock: SetClock) -> None:
+    """Callback data is whatever a modified client sends: naming yourself as the owner of
+    someone else's reminder reaches only your own task of that number (here: none)."""
+    bot.post(private_text("pay rent today at 12:00"))
+    at(clock, 12, 0)
+    swept()
+    (reminder,) = reminders(bot)
+    intruder = 5519214459
+    for kind, preset in (("done", None), ("snooze", "1h"), ("delete", None)):
+        forged = buttons.encode(kind, 1, "reminder", intruder, preset)  # type: ignore[arg-type]
+        bot.post(button_press(forged, message_id=int(reminder["message_id"]),
+                              user_id=intruder, chat_id=intruder))
+
+    assert bot.rows("tasks", "completed = :no", no=False) == 1
+    assert [c.params.get("text") for c in bot.api.succeeded("editMessageText")] == [
+        "I can't find task #1."] * 3
