@@ -37,7 +37,7 @@ from bot_core.task_schedule import (
     sort_key,
     view_of,
 )
-from bot_core.timing.local import Profile, format_moment
+from bot_core.timing.local import Profile, format_moment, local_due, reminder_for
 from bot_core.timing.recurrence import InvalidRule, validate_rule
 from models.tables import DESCRIPTION_MAX, TITLE_MAX, Task, User
 from models.types import utcnow
@@ -463,7 +463,7 @@ class TaskTools:
         """A confirmation with the task's dates, and the zone they were read in if assumed."""
         details = [p for p in (f"due {view.due_label}" if view.due_label else None,
                                view.repeats_label) if p]
-        if view.remind_at is not None and (not view.due_has_time or view.remind_at != view.due_at):
+        if view.remind_at is not None and view.remind_at != self._default_reminder(view):
             details.append(f"reminder {self._moment(view.remind_at)}")
         if view.priority != "medium":
             details.append(f"{view.priority} priority")
@@ -475,6 +475,12 @@ class TaskTools:
                 message += (f"\n(Times are {self.profile.zone.key} until you tell me your zone:"
                             " /timezone Berlin, or share a location.)")
         return ToolResult(ok=True, message=message, task=view, zone_assumed=assumed)
+
+    def _default_reminder(self, view: TaskView) -> datetime | None:
+        if view.due_at is None:
+            return None
+        return reminder_for(local_due(view.due_at, view.due_has_time, self.profile.zone),
+                            self.profile)
 
     def _moment(self, instant: datetime) -> str:
         return format_moment(instant, self.now, self.profile.zone)
