@@ -37,7 +37,8 @@ MAX_RETRY_SECONDS = 900.0
 RECORD_ATTEMPTS = 4
 RECORD_PAUSE_SECONDS = 1.0
 KEEP_SENT = timedelta(days=7)
-"""Sent and refused rows are kept this long (support, "did it arrive?"), then pruned."""
+"""Sent and refused rows are kept this long after they were written (support, "did it
+arrive?"), then pruned."""
 KEEP_CLAIMS = timedelta(days=7)
 """Delivery claims outlive every platform's redelivery (Telegram retries for about a day at
 most; Slack for minutes; SQS deduplicates for 5 minutes), then are pruned."""
@@ -233,10 +234,13 @@ class Outbox:
         """Delete finished outbox rows and delivery claims past their purpose; (rows, claims)."""
         now = self._clock()
         with self._engine.begin() as conn:
+            # Through the index on created_at: a row is sent or given up on within hours of
+            # being written (STALE_AFTER), so its age is what bounds the scan.
             rows = conn.execute(
                 delete(OutboxMessage).where(
-                    or_(col(OutboxMessage.sent_at) < now - KEEP_SENT,
-                        col(OutboxMessage.failed_at) < now - KEEP_SENT))
+                    col(OutboxMessage.created_at) < now - KEEP_SENT,
+                    or_(col(OutboxMessage.sent_at).is_not(None),
+                        col(OutboxMessage.failed_at).is_not(None)))
             ).rowcount
             claims = conn.execute(
                 delete(DeliveryClaim).where(col(DeliveryClaim.claimed_at) < now - KEEP_CLAIMS)

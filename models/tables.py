@@ -201,6 +201,7 @@ class OutboxMessage(SQLModel, table=True):
               sqlite_where=text("sent_at IS NULL AND failed_at IS NULL"),
               postgresql_where=text("sent_at IS NULL AND failed_at IS NULL")),
         Index("ix_outbox_delivery", "platform", "delivery_key"),
+        Index("ix_outbox_created_at", "created_at"),  # pruning reads by age
     )
 
     id: int | None = Field(default=None, primary_key=True)

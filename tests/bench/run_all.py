@@ -24,6 +24,7 @@ from tests.bench import (
     llm_economy,
     serve_throughput,
     slack_ack,
+    sweep_scale,
     telegram_turn,
     turn_history,
 )
@@ -38,6 +39,7 @@ BENCHMARKS: dict[str, ModuleType] = {
     "serve_throughput": serve_throughput,
     "aws_reply": aws_reply,
     "faults": faults,
+    "sweep_scale": sweep_scale,
 }
 
 

@@ -1,4 +1,5 @@
-"""time: due dates, reminders, recurrence and priority on tasks; timezone and digest on users
+"""time: due dates, reminders, recurrence and priority on tasks; timezone and digest on users;
+the outbox pruned by age through an index
 
 Revision ID: 0004
 Revises: 0003
@@ -46,9 +47,12 @@ def upgrade() -> None:
     op.create_index("ix_tasks_remind_at", "tasks", ["remind_at"],
                     sqlite_where=sa.text("remind_at IS NOT NULL"),
                     postgresql_where=sa.text("remind_at IS NOT NULL"))
+    # The scheduler prunes the outbox by age: without this it read the whole table.
+    op.create_index("ix_outbox_created_at", "outbox", ["created_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_outbox_created_at", table_name="outbox")
     op.drop_index("ix_tasks_remind_at", table_name="tasks")
     with op.batch_alter_table("tasks") as tasks:
         tasks.drop_constraint("ck_tasks_priority", type_="check")
