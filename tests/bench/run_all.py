@@ -22,6 +22,7 @@ from tests.bench import (
     cold_start,
     faults,
     llm_economy,
+    reminder_lateness,
     serve_throughput,
     slack_ack,
     sweep_scale,
@@ -40,6 +41,7 @@ BENCHMARKS: dict[str, ModuleType] = {
     "aws_reply": aws_reply,
     "faults": faults,
     "sweep_scale": sweep_scale,
+    "reminder_lateness": reminder_lateness,
 }
 
 
