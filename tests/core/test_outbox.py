@@ -21,17 +21,10 @@ from bot_core.outbox import (
 from bot_core.reply import Reply
 from models.db import UnitOfWork
 from tests.conftest import count
+from tests.fakes.clock import SetClock
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def _row(engine: Engine, clock: Clock, key: str = "d-1") -> int:
+def _row(engine: Engine, clock: SetClock, key: str = "d-1") -> int:
     with UnitOfWork(engine) as uow:
         row = add_to_outbox(uow.session, platform="telegram", workspace="", delivery_key=key,
                             target='{"chat_id": 1}', reply=Reply(text="hello"), now=clock())
@@ -40,7 +33,7 @@ def _row(engine: Engine, clock: Clock, key: str = "d-1") -> int:
 
 
 def test_a_row_is_leased_by_one_sender_at_a_time(engine: Engine) -> None:
-    clock = Clock()
+    clock = SetClock(datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
     outbox = Outbox(engine, clock)
     row = _row(engine, clock)
     got: list[object] = []
@@ -61,7 +54,7 @@ def test_a_row_is_leased_by_one_sender_at_a_time(engine: Engine) -> None:
 
 
 def test_a_lease_of_a_dead_sender_expires(engine: Engine) -> None:
-    clock = Clock()
+    clock = SetClock(datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
     outbox = Outbox(engine, clock)
     row = _row(engine, clock)
     assert outbox.lease(row) is not None
@@ -72,7 +65,7 @@ def test_a_lease_of_a_dead_sender_expires(engine: Engine) -> None:
 
 
 def test_outcomes_are_recorded(engine: Engine) -> None:
-    clock = Clock()
+    clock = SetClock(datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
     outbox = Outbox(engine, clock)
     sent, refused, retried = _row(engine, clock, "a"), _row(engine, clock, "b"), _row(
         engine, clock, "c")
@@ -92,7 +85,7 @@ def test_outcomes_are_recorded(engine: Engine) -> None:
 
 
 def test_retries_stop_after_the_last_attempt(engine: Engine) -> None:
-    clock = Clock()
+    clock = SetClock(datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
     outbox = Outbox(engine, clock)
     row = _row(engine, clock)
     for _ in range(MAX_ATTEMPTS):
@@ -112,7 +105,7 @@ def test_backoff_and_hints() -> None:
 
 
 def test_stale_rows_are_given_up_and_old_rows_pruned(engine: Engine) -> None:
-    clock = Clock()
+    clock = SetClock(datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
     outbox = Outbox(engine, clock)
     stale = _row(engine, clock, "old")
     done = _row(engine, clock, "done")

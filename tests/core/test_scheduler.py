@@ -17,14 +17,7 @@ from bot_core.settings import Settings
 from handlers.composition import Root
 from handlers.sweep import sweep
 from models.db import UnitOfWork
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
+from tests.fakes.clock import SetClock
 
 
 class RecordingSender:
@@ -48,13 +41,13 @@ class RecordingSender:
         yield
 
 
-def _root(db_url: str, engine: Engine, clock: Clock, sender: RecordingSender) -> Root:
+def _root(db_url: str, engine: Engine, clock: SetClock, sender: RecordingSender) -> Root:
     root = Root(Settings(database_url=db_url), engine=engine, clock=clock)
     root.part("senders", lambda: {"test": sender})
     return root
 
 
-def _queue(engine: Engine, clock: Clock, text: str) -> int:
+def _queue(engine: Engine, clock: SetClock, text: str) -> int:
     with UnitOfWork(engine) as uow:
         row = add_to_outbox(uow.session, platform="test", workspace="", delivery_key=text,
                             target="{}", reply=Reply(text=text), now=clock())
@@ -63,7 +56,7 @@ def _queue(engine: Engine, clock: Clock, text: str) -> int:
 
 
 def test_due_rows_are_sent_once_even_by_two_sweeps_at_once(db_url: str, engine: Engine) -> None:
-    clock, sender = Clock(), RecordingSender()
+    clock, sender = SetClock(datetime(2026, 12, 1, 9, 0, tzinfo=UTC)), RecordingSender()
     root = _root(db_url, engine, clock, sender)
     for n in range(20):
         _queue(engine, clock, f"reply {n}")
@@ -79,7 +72,7 @@ def test_due_rows_are_sent_once_even_by_two_sweeps_at_once(db_url: str, engine: 
 
 
 def test_a_row_waits_for_its_retry_time(db_url: str, engine: Engine) -> None:
-    clock, sender = Clock(), RecordingSender(fail=1)
+    clock, sender = SetClock(datetime(2026, 12, 1, 9, 0, tzinfo=UTC)), RecordingSender(fail=1)
     root = _root(db_url, engine, clock, sender)
     _queue(engine, clock, "later")
     clock.now += LEASE + timedelta(seconds=1)

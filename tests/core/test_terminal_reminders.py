@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -41,22 +41,10 @@ from handlers.terminal.sender import (
     render,
 )
 from handlers.terminal.sweeper import BackgroundSweep
+from tests.fakes.clock import SetClock
 
 REMINDER = "⏰ Reminder: #1 stretch"
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
-
-
-class Clock:
-    """The root's clock: stands still until the test moves it."""
-
-    def __init__(self, now: datetime = START) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
@@ -92,7 +80,7 @@ class Chat:
     """``todobot chat --user tester`` running on its own thread against the installed root."""
 
     root: Root
-    clock: Clock
+    clock: SetClock
     stdin: ScriptedStdin
     out: io.StringIO
     sweeps: list[SweepReport]
@@ -123,12 +111,12 @@ class Chat:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> SetClock:
+    return SetClock(START)
 
 
 @pytest.fixture
-def root(db_url: str, engine: Engine, clock: Clock) -> Iterator[Root]:
+def root(db_url: str, engine: Engine, clock: SetClock) -> Iterator[Root]:
     installed = Root(Settings(database_url=db_url), engine=engine, clock=clock)
     composition.install(installed)
     try:
@@ -138,7 +126,7 @@ def root(db_url: str, engine: Engine, clock: Clock) -> Iterator[Root]:
 
 
 @pytest.fixture
-def chat(root: Root, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Chat]:
+def chat(root: Root, clock: SetClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Chat]:
     import handlers.sweep
     import handlers.terminal.sweeper
 
@@ -248,7 +236,7 @@ def test_reminders_of_another_terminal_wait_for_it(chat: Chat, root: Root) -> No
 # -- the hints are what the brain understands -----------------------------------------------
 
 
-def test_every_reminder_hint_works_when_typed(root: Root, clock: Clock) -> None:
+def test_every_reminder_hint_works_when_typed(root: Root, clock: SetClock) -> None:
     def say(line: str) -> str:
         turn = Inbound(platform=PLATFORM, chat_id="terminal", external_user_id="tester",
                        display_name="tester", text=line)
@@ -380,7 +368,7 @@ def test_the_background_sweep_runs_at_once_then_at_its_tick() -> None:
 
 
 def test_scheduler_run_prints_the_terminals_reminders_and_the_counts(
-        root: Root, clock: Clock, capsys: pytest.CaptureFixture[str]) -> None:
+        root: Root, clock: SetClock, capsys: pytest.CaptureFixture[str]) -> None:
     turn = Inbound(platform=PLATFORM, chat_id="terminal", external_user_id="tester",
                    display_name="tester", text="remind me to stretch in 2 hours")
     root.service.handle(turn, chat_target=chat_target("tester"))

@@ -17,19 +17,12 @@ from sqlalchemy import text
 from handlers import composition
 from handlers.slack.inbound import decode_action
 from handlers.sweep import SweepReport, sweep
+from tests.fakes.clock import SetClock
 from tests.slack.harness import SlackHarness
 
 BERLIN = ZoneInfo("Europe/Berlin")
 DM_USER, DM_CHANNEL = "U2147483697", "D024BE91L"
 START = datetime(2027, 3, 4, 10, 0, tzinfo=BERLIN)
-
-
-class SetClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -22,6 +22,7 @@ from sqlalchemy import Engine, text
 from bot_core.outbox import OutboxItem, SendOutcome
 from handlers.composition import Root
 from tests.conftest import count
+from tests.fakes.clock import SetClock
 from tests.fakes.openai_server import FakeOpenAI, says
 from tests.fakes.slack_api import (
     PASS,
@@ -40,22 +41,9 @@ InstallRoot = Callable[..., Root]
 RETRY = fixture_json("retry_headers_example.json")  # X-Slack-Retry-Reason: http_timeout
 
 
-class Clock:
-    """The root's clock, moved by the test (the scheduler's "later" without the wait)."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> SetClock:
+    return SetClock(datetime.now(UTC))
 
 
 def sweep(root: Root) -> Any:
@@ -101,7 +89,7 @@ def test_429_then_500_then_ok_answers_the_dm_once_after_retry_after(
 
 
 def test_a_long_retry_after_is_left_to_the_scheduler(
-    slack: SlackHarness, engine: Engine, install_root: InstallRoot, clock: Clock
+    slack: SlackHarness, engine: Engine, install_root: InstallRoot, clock: SetClock
 ) -> None:
     root = install_root(clock=clock)
     slack.fake.script("chat.postMessage", ratelimited(retry_after=30))
@@ -124,7 +112,7 @@ def test_a_long_retry_after_is_left_to_the_scheduler(
 
 
 def test_5xx_beyond_the_inline_retry_is_sent_by_the_scheduler_once(
-    slack: SlackHarness, engine: Engine, install_root: InstallRoot, clock: Clock
+    slack: SlackHarness, engine: Engine, install_root: InstallRoot, clock: SetClock
 ) -> None:
     root = install_root(clock=clock)
     slack.fake.script("chat.postMessage", server_error(503), server_error(503))
@@ -140,7 +128,7 @@ def test_5xx_beyond_the_inline_retry_is_sent_by_the_scheduler_once(
 
 
 def test_a_timed_out_post_is_sent_again_by_the_scheduler(
-    slack: SlackHarness, engine: Engine, install_root: InstallRoot, clock: Clock
+    slack: SlackHarness, engine: Engine, install_root: InstallRoot, clock: SetClock
 ) -> None:
     """chat.postMessage answering after the client gave up (1 s here): the reply is not lost;
     the scheduler sends it again. Slack may well have carried out the first request — it has
@@ -188,7 +176,7 @@ def test_a_response_url_that_is_gone_answers_in_a_dm(
 
 
 def test_a_three_part_list_finishes_later_without_repeating_part_one(
-    slack: SlackHarness, engine: Engine, install_root: InstallRoot, clock: Clock
+    slack: SlackHarness, engine: Engine, install_root: InstallRoot, clock: SetClock
 ) -> None:
     root = install_root(clock=clock)
     for n in range(1, 56):  # 24 + 25 + 6 tasks: three messages
@@ -231,7 +219,7 @@ def test_a_rate_limited_response_url_is_retried_after_its_retry_after(
 
 
 def test_channel_not_found_is_refused_and_never_retried(
-    slack: SlackHarness, engine: Engine, install_root: InstallRoot, clock: Clock
+    slack: SlackHarness, engine: Engine, install_root: InstallRoot, clock: SetClock
 ) -> None:
     root = install_root(clock=clock)
     slack.fake.fail("chat.postMessage", "channel_not_found")

@@ -212,24 +212,6 @@ class MovableClock:
         self.offset += timedelta(seconds=seconds)
 
 
-class SetClock:
-    """A clock that stands still at an instant the test chooses and moves (reminders at a
-    given local time, the daylight-saving days) — never the machine's time."""
-
-    def __init__(self, now: datetime) -> None:
-        assert now.tzinfo is not None
-        self.now = now.astimezone(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def set(self, now: datetime) -> None:
-        self.now = now.astimezone(UTC)
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
 def install_root(**parts: Any) -> composition.Root:
     """Use a root built from this test's environment with ``parts`` (clock, brain...) as the
     process's root, as the Lambda functions would build it at INIT."""

@@ -16,11 +16,11 @@ from sqlalchemy import text
 from handlers import composition
 from handlers.sweep import SweepReport, sweep
 from handlers.telegram import buttons
+from tests.fakes.clock import SetClock
 from tests.fakes.telegram_api import BLOCKED, DEFAULT_USERNAME
 from tests.telegram.conftest import (
     GROUP_ID,
     USER_ID,
-    SetClock,
     TelegramBot,
     button_press,
     group_text,
