@@ -26,12 +26,16 @@ log = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = ("message", "callback_query")
 COMMAND_MENU = (
-    ("add", "Add a task: /add Buy milk"),
+    ("add", "Add a task: /add Call mom friday 5pm"),
     ("list", "Open tasks (/list all, /list done)"),
+    ("today", "Overdue and due today"),
+    ("upcoming", "Due in the next 7 days"),
     ("done", "Mark a task done: /done 3"),
     ("undo", "Reopen a task: /undo 3"),
     ("edit", "Rename a task: /edit 3 New title"),
     ("delete", "Delete a task: /delete 3"),
+    ("timezone", "Your timezone: /timezone Berlin"),
+    ("digest", "A morning summary: /digest 08:00 (or off)"),
     ("new", "Start a fresh conversation (tasks stay)"),
     ("help", "What I can do"),
 )

@@ -45,7 +45,8 @@ def test_set_webhook_registers_secret_updates_and_menu(tg: TelegramBot,
     assert hook["drop_pending_updates"] == "true"
     (menu,) = tg.api.calls_to("setMyCommands")
     assert [c["command"] for c in menu["commands"]] == [
-        "add", "list", "done", "undo", "edit", "delete", "new", "help"]
+        "add", "list", "today", "upcoming", "done", "undo", "edit", "delete", "timezone",
+        "digest", "new", "help"]
     out = capsys.readouterr()
     assert SECRET not in out.out + out.err
     assert tg.api.token not in out.out + out.err
