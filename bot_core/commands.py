@@ -106,8 +106,13 @@ def add_with_dates(tools: Tools, text: str, description: str | None = None) -> R
 
 
 def local_iso(value: datetime | date) -> str:
-    """A local date or aware datetime as the tools' local ISO 8601 text."""
+    """A local date or aware datetime as the tools' local ISO 8601 text. A wall time that
+    happens twice (the hour the clocks go back) keeps its UTC offset, or 02:30 CET would be read
+    back as the earlier 02:30 CEST (the tools read a bare wall time as its first occurrence)."""
     if isinstance(value, datetime):
+        if (value.tzinfo is not None and value.fold == 1
+                and value.replace(fold=0).utcoffset() != value.utcoffset()):
+            return value.isoformat(timespec="minutes")
         return value.replace(tzinfo=None).isoformat(timespec="minutes")
     return value.isoformat()
 

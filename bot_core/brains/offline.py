@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from bot_core.brains.base import BrainRequest
@@ -17,6 +18,7 @@ from bot_core.inbound import ActionKind, ListView
 from bot_core.reply import Action, Reply, TaskView
 from bot_core.tasks import Tools
 from bot_core.texts import HELP_TEXT
+from bot_core.timing.local import wall
 
 if TYPE_CHECKING:
     from bot_core.timing.phrases import When
@@ -29,6 +31,8 @@ _REF_NUMBER = re.compile(
     r"^(?:the\s+)?(?:task|item|todo|to-do|number|no\.?)?\s*(?:number\s+)?#?\s*(\d{1,8}|"
     + "|".join(_NUMBER_WORDS) + r")(?:\s+(?:task|one|item))?$"
 )
+_NUMBERED = re.compile(r"\s*(?:the\s+)?(?:task\s+|number\s+|no\.?\s*)?#?\s*\d")
+_QUESTION = re.compile(r"(?:what|which|when|where|who|how|is|are|anything)\b", re.IGNORECASE)
 _STOPWORDS = frozenset(
     [
         "the", "a", "an", "my", "one", "task", "item", "todo", "to-do", "about", "for", "thing",
@@ -42,6 +46,17 @@ _QUOTES = "\"'“”‘’`"
 class _Rule:
     pattern: re.Pattern[str]
     handle: Callable[[OfflineBrain, re.Match[str], Tools], Reply]
+    titled: bool = False
+    """Its verb also starts task titles ("finish slides by friday", "cancel the gym in a
+    month"): when no task matches and the message has a date, it is a task to add."""
+
+
+class _NoMatch(Exception):
+    """No task matches the words of a reference (``reply`` says so)."""
+
+    def __init__(self, reply: Reply) -> None:
+        super().__init__(reply.text)
+        self.reply = reply
 
 
 def _rx(pattern: str) -> re.Pattern[str]:
@@ -75,8 +90,18 @@ class OfflineBrain:
         for rule in _RULES:
             match = rule.pattern.fullmatch(normalised)
             if match:
-                return rule.handle(self, match, tools)
+                try:
+                    return rule.handle(self, match, tools)
+                except _NoMatch as missing:
+                    named = not _NUMBERED.match(match.groupdict().get("ref") or "")
+                    if rule.titled and named and _has_date(tools, normalised):
+                        return add_with_dates(tools, _clean_title(normalised))
+                    return missing.reply
         if _has_date(tools, normalised):
+            if _QUESTION.match(normalised) or text.endswith("?"):
+                # "what is due next month?" is no task called "what is".
+                return Reply(text="I can list what's due today (/today) or in the next 7 days "
+                                  "(/upcoming), or everything that is open (/list).")
             # "call the bank tomorrow at 2pm": a message with a date in it is a task to add.
             return add_with_dates(tools, _clean_title(normalised))
         return Reply(text="Sorry, I didn't get that.\n" + HELP_TEXT)
@@ -111,16 +136,41 @@ class OfflineBrain:
         found = _split_moment(tools, match["rest"])
         if found is None:
             return Reply(text="When to? For example: move 3 to friday 3pm")
-        ref, when = found
-        return self._update(tools, ref, {"due": local_iso(when.due)})
+        if not _is_duration(tools, found):
+            return self._update(tools, found.ref, _schedule(found.when))
+        # "postpone 4 by a day", "push the dentist back a week": from its current due date.
+        ref = re.sub(r"\s+(?:back|forward|out|ahead)$", "", found.ref, flags=re.IGNORECASE)
+        number = self._resolve(tools, ref, prefer="open")
+        if isinstance(number, Reply):
+            return number
+        tasks = tools.call("list_tasks", {"status": "all"}).result.tasks or ()
+        tools.calls.pop()  # a lookup, not something the user asked for
+        task = next((t for t in tasks if t.number == number), None)
+        due = found.when.due if task is None or task.due_at is None else \
+            _shifted(tools, task, found.when)
+        result = tools.call("update_task", {"task_number": number, "due": local_iso(due)}).result
+        return Reply(text=result.message)
 
     def snooze(self, match: re.Match[str], tools: Tools) -> Reply:
         """ "snooze 2 for an hour", "remind me about 3 tomorrow": the next reminder moves."""
         found = _split_moment(tools, match["rest"])
         if found is None:
             return Reply(text="Until when? For example: snooze 3 for an hour")
-        ref, when = found
-        return self._update(tools, ref, {"remind_at": local_iso(when.due)})
+        return self._update(tools, found.ref, {"remind_at": local_iso(found.when.due)})
+
+    def due(self, match: re.Match[str], tools: Tools) -> Reply:
+        """ "set the due date of 3 to friday", "make 2 due tomorrow", "4 is due monday"."""
+        when = _moment(tools, _connected(match["when"].strip())[0])
+        if when is None:
+            return Reply(text="When is it due? For example: make 3 due friday 5pm")
+        return self._update(tools, match["ref"], _schedule(when))
+
+    def repeat(self, match: re.Match[str], tools: Tools) -> Reply:
+        """ "make 3 repeat every friday", "repeat the gym every monday at 7pm"."""
+        when = _moment(tools, match["rule"])
+        if when is None or when.recurrence is None:
+            return Reply(text="How often? For example: make 3 repeat every friday")
+        return self._update(tools, match["ref"], _schedule(when))
 
     def undate(self, match: re.Match[str], tools: Tools) -> Reply:
         return self._update(tools, match["ref"], {"due": None})
@@ -166,7 +216,15 @@ class OfflineBrain:
         return self._act(tools, "delete", match["ref"])
 
     def rename(self, match: re.Match[str], tools: Tools) -> Reply:
-        title = _clean_title(match["title"])
+        """ "rename 2 to call dad", "change 3 to buy oat milk"; but "change the dentist to
+        friday 3pm" (other verbs than rename, to nothing but a time) is a new due date."""
+        raw = match["title"].strip()
+        when = None
+        if match["verb"].lower() != "rename" and raw[:1] not in _QUOTES:
+            when = _moment(tools, raw)
+        if when is not None:
+            return self._update(tools, match["ref"], _schedule(when))
+        title = _clean_title(raw)
         found = self._resolve(tools, match["ref"], prefer="all")
         if isinstance(found, Reply):
             return found
@@ -201,7 +259,7 @@ class OfflineBrain:
         if not candidates and prefer != "all":
             candidates = self._matching(tools, words, "all")
         if not candidates:
-            return Reply(text=f"I can't find a task matching \"{' '.join(words)}\".")
+            raise _NoMatch(Reply(text=f"I can't find a task matching \"{' '.join(words)}\"."))
         if len(candidates) == 1:
             return candidates[0].number
         actions: tuple[Action, ...] = ()
@@ -234,23 +292,69 @@ def _has_date(tools: Tools, text: str) -> bool:
 _CONNECTORS = ("back to", "to", "till", "until", "for", "on", "by", "at")
 
 
-def _split_moment(tools: Tools, rest: str) -> tuple[str, When] | None:
-    """Split "the dentist to friday 3pm" into a task reference and a moment: the first split
-    (from the left) whose right side is a time expression, connector words dropped."""
+def _connected(text: str) -> tuple[str, str]:
+    """ "to friday 3pm" -> ("friday 3pm", "to"); no connector -> (text, "")."""
+    for connector in _CONNECTORS:
+        if text.lower().startswith(connector + " "):
+            return text[len(connector) + 1:], connector
+    return text, ""
+
+
+def _moment(tools: Tools, text: str) -> When | None:
     from bot_core.timing.phrases import parse_moment
 
-    now = tools.now.astimezone(tools.profile.zone)
+    return parse_moment(text, tools.now.astimezone(tools.profile.zone))
+
+
+def _schedule(when: When) -> dict[str, Any]:
+    """update_task arguments for a new moment: the due date, and the rule when it repeats."""
+    change: dict[str, Any] = {"due": local_iso(when.due)}
+    if when.recurrence:
+        change["recurrence"] = when.recurrence
+    return change
+
+
+@dataclass(frozen=True)
+class _Split:
+    ref: str
+    when: When
+    connector: str  # "" when there was none
+    tail: str  # the time expression, without the connector
+
+
+def _split_moment(tools: Tools, rest: str) -> _Split | None:
+    """Split "the dentist to friday 3pm" into a task reference and a moment: the first split
+    (from the left) whose right side is a time expression, connector words dropped."""
     words = rest.split()
     for index in range(1, len(words)):
-        tail = " ".join(words[index:])
-        for connector in _CONNECTORS:
-            if tail.lower().startswith(connector + " "):
-                tail = tail[len(connector) + 1:]
-                break
-        when = parse_moment(tail, now)
+        tail, used = _connected(" ".join(words[index:]))
+        when = _moment(tools, tail)
         if when is not None:
-            return " ".join(words[:index]), when
+            return _Split(" ".join(words[:index]), when, used, tail)
     return None
+
+
+def _is_duration(tools: Tools, split: _Split) -> bool:
+    """ "by a day", "for 2 hours", "a week": an amount of time, not a moment."""
+    return (split.connector in ("", "by", "for") and not split.tail.lower().startswith("in ")
+            and _moment(tools, "in " + split.tail) is not None)
+
+
+def _shifted(tools: Tools, task: TaskView, when: When) -> datetime | date:
+    """The task's due date moved by the amount of time ``when`` is from now: hours as elapsed
+    time, days and weeks on the calendar (a 09:00 task stays at 09:00 across a DST change)."""
+    zone = tools.profile.zone
+    now = tools.now.astimezone(zone)
+    assert task.due_at is not None
+    if isinstance(when.due, datetime):
+        if not task.due_has_time:
+            return when.due  # a date moved by some hours: from now
+        return (task.due_at + (when.due - now)).astimezone(zone)
+    days = timedelta(days=(when.due - now.date()).days)
+    if task.due_has_time:
+        local = task.due_at.astimezone(zone)
+        return wall(local.date() + days, local.time(), zone)
+    return task.due_at.astimezone(UTC).date() + days
 
 
 def _confirm_purge(tools: Tools, view: ListView) -> Reply:
@@ -278,17 +382,25 @@ _RULES: tuple[_Rule, ...] = (
     # Due dates.
     _Rule(_rx(r"(?:what'?s|what is|what are|anything|is anything|show(?: me)?|list)?\s*"
               r"(?:(?:my )?tasks |things )?(?:due|overdue|on) (?:for )?(?:today|tonight)"
-              r"|(?:what'?s |what is )?overdue|today|/?today'?s? (?:tasks|list|agenda)|"
-              r"what do i have (?:on )?today|agenda|my day"), _B.list_today),
+              r"|(?:what'?s |what is )?overdue|today|(?:(?:show|list|see)(?: me)? )?(?:/?today'?s?|"
+              r"my) (?:tasks|list|agenda|todos)(?: (?:for )?today)?|"
+              r"what do i have (?:on )?today|agenda|my day|what (?:do|should|must) i (?:have to |"
+              r"need to |still need to |still have to )?do today|what'?s on (?:my (?:plate|list|"
+              r"agenda)|the agenda) (?:for )?today"), _B.list_today),
     _Rule(_rx(r"(?:what'?s|what is|show(?: me)?|list|anything)?\s*(?:my )?(?:coming up|"
               r"upcoming(?: tasks)?|due (?:this|next) week|due soon|this week|next 7 days|"
-              r"for the week)"), _B.list_upcoming),
+              r"for the week)|(?:what'?s|what is|what are|anything|is anything|show(?: me)?)\s+"
+              r"(?:(?:my )?tasks\s+)?(?:due|coming up|happening)\s+(?:on\s+|by\s+|for\s+)?"
+              r"(?:tomorrow|the day after tomorrow|(?:this |next )?(?:monday|tuesday|wednesday|"
+              r"thursday|friday|saturday|sunday)|this weekend|in the next few days)"),
+          _B.list_upcoming),
     # Bulk: they ask first, with a button.
     _Rule(_rx(r"(?:clear|delete|remove|purge|clean up|get rid of)(?: all)?(?: (?:my|the))?"
               r" (?:completed|done|finished|checked)(?: (?:tasks|items|ones|todos))?"),
           _B.purge_done),
     _Rule(_rx(r"(?:clear|delete|remove|purge|wipe|erase)(?: all)?(?: (?:of )?(?:my|the))?"
-              r" (?:tasks|todos|items|list|everything)|delete everything|clear (?:my )?list"),
+              r" (?:tasks|todos|items|list|everything)|(?:delete|erase|wipe|clear|remove) "
+              r"(?:it )?all|delete everything|clear (?:my )?list"),
           _B.purge_all),
     # Edits of dates and priority.
     _Rule(_rx(r"(?:move|postpone|reschedule|push|defer|shift|delay)\s+(?P<rest>.+)"), _B.move),
@@ -297,13 +409,26 @@ _RULES: tuple[_Rule, ...] = (
     _Rule(_rx(r"(?:no|remove(?: the)?|clear(?: the)?|drop(?: the)?|delete(?: the)?)"
               r" (?:due )?date (?:for|from|of|on)\s+" + _REF), _B.undate),
     _Rule(_rx(_REF + r"\s+(?:has|needs) no (?:due )?date"), _B.undate),
-    _Rule(_rx(r"(?:make|set|mark|change)\s+" + _REF + r"\s+(?:to |as )?(?:a )?(?P<level>high|"
+    _Rule(_rx(r"(?:make|set|change|move|update)\s+(?:the\s+)?(?:due\s+)?date\s+(?:of|for|on)\s+"
+              + _REF + r"\s+to\s+(?P<when>.+)"), _B.due),
+    _Rule(_rx(r"(?:make|set)\s+" + _REF + r"\s+due\s+(?P<when>.+)"), _B.due),
+    _Rule(_rx(r"(?!(?:what|which|when|anything|is|are|how)\b)" + _REF
+              + r"\s+is (?:now |actually )?due\s+(?P<when>.+)"), _B.due),
+    _Rule(_rx(r"(?:set|change|make|update)\s+(?:the\s+)?priority\s+(?:of|for|on)\s+" + _REF
+              + r"\s+(?:to|as)\s+(?P<level>high|low|medium|normal|urgent|important|top)"),
+          _B.prioritise),
+    _Rule(_rx(r"(?:make|set|mark|change|give)\s+" + _REF + r"\s+(?:to |as )?(?:a )?(?P<level>high|"
               r"low|medium|normal|urgent|important|top)(?: priority| prio)?"), _B.prioritise),
     _Rule(_rx(r"(?:prioriti[sz]e)\s+" + _REF + r"(?P<level>)"), _B.prioritise),
     _Rule(_rx(_REF + r"\s+is (?P<level>high|low|medium|urgent|important)(?: priority)?"),
           _B.prioritise),
     _Rule(_rx(r"(?:stop repeating|don'?t repeat|no longer repeat|stop recurring)\s+" + _REF),
           _B.stop_repeating),
+    _Rule(_rx(r"(?:make|set|have|let)\s+" + _REF + r"\s+(?:repeat|recur)(?:s|ring|ing)?\s+"
+              r"(?P<rule>(?:every|each|daily|weekly|monthly|yearly|annually|on weekdays)\b.*)"),
+          _B.repeat),
+    _Rule(_rx(r"(?:repeat|recur)\s+" + _REF + r"\s+(?P<rule>(?:every|each|daily|weekly|monthly|"
+              r"yearly|annually)\b.*)"), _B.repeat),
     # Completed tasks.
     _Rule(_rx(r"(?:what (?:have|did) i (?:already )?(?:completed|finished|done|do|complete|"
               r"finish)(?: so far)?|(?:show|list|see|view)(?: me)?(?: my| the)? (?:completed|"
@@ -327,15 +452,17 @@ _RULES: tuple[_Rule, ...] = (
               r"not complete|not finished|todo)"), _B.reopen),
     # Done.
     _Rule(_rx(r"(?:i'?m |i am )?(?:done|finished|through)(?: with)?\s*:?\s+" + _REF), _B.complete),
-    _Rule(_rx(r"(?:complete|finish|check off|tick off|cross off|close)\s+" + _REF), _B.complete),
+    _Rule(_rx(r"(?:complete|finish|check off|tick off|cross off|close)\s+" + _REF), _B.complete,
+          titled=True),
     _Rule(_rx(r"(?:mark|set)\s+" + _REF + r"(?:\s+as)?\s+(?:done|complete|completed|finished)"),
           _B.complete),
     _Rule(_rx(r"i (?:finished|completed|did|have done|'ve done|ve done)\s+" + _REF), _B.complete),
     # Delete.
     _Rule(_rx(r"(?:please )?(?:delete|remove|drop|cancel|trash|erase|forget(?: about)?|"
-              r"get rid of|scrap)\s+" + _REF + r"(?:\s+from (?:my|the) list)?"), _B.delete),
+              r"get rid of|scrap)\s+" + _REF + r"(?:\s+from (?:my|the) list)?"), _B.delete,
+          titled=True),
     # Rename.
-    _Rule(_rx(r"(?:change|rename|edit|update|set)\s+" + _REF
+    _Rule(_rx(r"(?P<verb>change|rename|edit|update|set)\s+" + _REF
               + r"\s*(?:\s+to\s+|:\s*|=\s*|->\s*)(?P<title>.+)"), _B.rename),
     # Add.
     _Rule(_rx(_ADD_LEAD + r"\s*:?\s+(?P<title>.+?)" + _LIST_SUFFIX), _B.add),

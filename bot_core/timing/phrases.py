@@ -7,9 +7,10 @@ the machine's clock and zone are never read. Words are whole tokens, case-insens
 
 Rules:
 * A number is a time only with am/pm ("5pm", "5.30 pm"), as H:MM ("17:00"; "2:30" is 02:30, a
-  24-hour clock), as "5 o'clock", as "17h"/"5.30" after at/by/..., or as a bare hour after
-  at/@/by/around ("at 5") that ends the phrase. A bare hour 1-7 means pm, 8-11 am, 12 noon, 0
-  and 13-23 as written; a morning/afternoon/evening/night next to a time decides am/pm instead.
+  24-hour clock), as "5 o'clock", as "half past five"/"quarter past 9", as "17h"/"5.30" after
+  at/by/..., or as a bare hour after at/@/by/around ("at 5") that ends the phrase. A bare hour
+  1-7 means pm, 8-11 am, 12 noon, 0 and 13-23 as written; a morning/afternoon/evening/night
+  next to a time decides am/pm instead.
 * A duration needs "in"/"within" ("in 20 min", "in 2 hours and 30 minutes"); parse_moment also
   takes "for 20 min", "20 min". Minutes and hours are elapsed time (added in UTC, so DST is
   right); days, weeks, months give a date.
@@ -21,14 +22,17 @@ Rules:
   next week" is the friday of next week. "next week" = its monday, "next month" = its 1st,
   "next weekend" = the saturday of next week, "end of week" = friday, "end of month" = its last
   day (all dates only).
-* morning 09:00, afternoon 15:00, evening 19:00, tonight/night 20:00, eod/cob 17:00, noon,
+* morning 09:00 ("first thing" too, but only next to a date: "first thing tomorrow"),
+  afternoon 15:00, evening 19:00, tonight/night 20:00, eod/cob 17:00, noon,
   midnight = 00:00 ending the day named (alone: the coming midnight). "tonight"/"this morning"
   said after its hour: the next full hour; after its part of the day (noon for the morning,
   18:00 for the afternoon): tomorrow at its hour.
 * Dates: ISO 2027-01-05; a month name with a day ("dec 15", "15 december", "15th of dec
-  2027"); "on the 15th" (needs on/by/before/until/due and must end the phrase); d/m or m/d only
+  2027"); "on the 15th" or "on the first" (needs on/by/before/until/due and must end the
+  phrase; "friday the 13th" is the next 13th that is a friday); d/m or m/d only
   when unambiguous (one number > 12) and after on/by/due/... ("24/7" is not a date). A month
-  name without a day is no date ("march for science", "may i"); "last friday" (past) is none.
+  name without a day is no date ("march for science", "may i"); "last friday" (past) is none,
+  "the last friday (of the month)" is the month's.
 * Weak words count only where they cannot be part of the sentence: a bare weekday, daily,
   weekly, noon, weekend must follow on/by/due/before/until/at or end the text or clause
   ("sunday roast recipe" keeps its sunday, "weekly report" is no rule); abbreviations (fri, sat,
@@ -93,6 +97,7 @@ _TOMORROW = {"tomorrow", "tmrw", "tmr", "tmw", "tomorow", "tommorow", "tommorrow
 _COUNTS = {w: i + 2 for i, w in enumerate(
     ("two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"))}
 _AMOUNTS = {"a": 1, "an": 1, "one": 1} | _COUNTS
+_HOUR_WORDS = {"one": 1} | _COUNTS
 _UNITS = {"min": "minutes", "mins": "minutes", "minute": "minutes", "minutes": "minutes",
           "h": "hours", "hr": "hours", "hrs": "hours", "hour": "hours", "hours": "hours",
           "day": "days", "days": "days", "week": "weeks", "weeks": "weeks", "wk": "weeks",
@@ -101,6 +106,7 @@ _UNITS = {"min": "minutes", "mins": "minutes", "minute": "minutes", "minutes": "
 _GLUED_UNITS = {"m": "minutes", "d": "days", "w": "weeks"} | _UNITS
 _CLOCK_UNITS = {"minutes": 1, "hours": 60}
 _ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "last": -1}
+_DAY_WORDS = {w: n for w, n in _ORDINALS.items() if n > 0}
 _DAYPARTS = {"morning": (9, 12), "afternoon": (15, 18), "evening": (19, 24), "night": (20, 24)}
 _PM_PARTS = ("afternoon", "evening", "night")
 _ENDS = {"eod": "day", "cob": "day", "eow": "week", "eom": "month"}
@@ -177,6 +183,7 @@ class _MonthDay(NamedTuple):
 
 class _Ordinal(NamedTuple):
     day: int
+    weekday: int | None = None  # "friday the 13th": the next 13th that is a friday
 
 
 class _Nth(NamedTuple):
@@ -296,7 +303,8 @@ def _scan(toks: list[str], st: _State) -> tuple[When | None, list[tuple[int, int
     i, phrases = 0, 0
     while i < len(toks) and phrases < _MAX_PHRASES:
         w = toks[i]
-        starts = (w in _STARTERS or w[0].isdigit()) and _w(toks, i - 1) not in _PAST
+        starts = ((w in _STARTERS or w[0].isdigit() or (w == "half" and _w(toks, i + 1) == "past"))
+                  and _w(toks, i - 1) not in _PAST)
         found = _accepted(toks, _greedy(toks, i, st), st) if starts else None
         if found is None:
             i += 1
@@ -365,8 +373,8 @@ def _fits(parts: Sequence[_Part], spec: _Spec) -> bool:
     if len(dates) > 1:
         return False
     pair = (dates[0], spec)
-    return any(isinstance(a, _Weekday) and len(a.days) == 1 and isinstance(b, _Fixed | _MonthDay)
-               for a, b in (pair, pair[::-1]))
+    return any(isinstance(a, _Weekday) and len(a.days) == 1
+               and isinstance(b, _Fixed | _MonthDay | _Ordinal) for a, b in (pair, pair[::-1]))
 
 
 # ---------------------------------------------------------------- matchers
@@ -562,10 +570,14 @@ def _m_ordinal(t: Sequence[str], i: int, conn: tuple[str, ...], st: _State) -> _
     n, wd = _ordinal(_w(t, j)), _weekday(_w(t, j + 1), abbr=True)
     if n and wd is not None and n <= 5:
         kind, end = _of_month(t, j + 2)
+        if n == -1 and j == i and not kind:
+            return None  # "notes from last friday": the past, not the month's last friday
         if kind == "every":
             return _Part(_Recur("MONTHLY", byday=((n, wd),)), end, _STRONG)
         return _Part(_Nth(n, wd), end, _STRONG if kind else _CONN_END)
     day = _day_number(_w(t, j), ordinal_only=True)
+    if not day and j > i and _w(t, j) in _DAY_WORDS:
+        day = _DAY_WORDS[_w(t, j)]  # "on the first", "the third of the month"
     if not day:
         return None
     kind, end = _of_month(t, j + 1)
@@ -597,6 +609,10 @@ def _m_daypart(t: Sequence[str], i: int, conn: tuple[str, ...], st: _State) -> _
         return _Part(_Daypart(_w(t, i + 2), False), i + 3, _STRONG)
     if w in _DAYPARTS:
         return _Part(_Daypart(w, False), i + 1, _CONN)
+    if w == "first" and nxt == "thing":  # "first thing tomorrow" (only with a date)
+        if _words(t, i + 2, "in the morning"):
+            return _Part(_Daypart("morning", False), i + 5, _STRONG)
+        return _Part(_Daypart("morning", False), i + 2, _CONN)
     return None
 
 
@@ -637,6 +653,15 @@ def _clock(t: Sequence[str], i: int, conn: tuple[str, ...]) -> tuple[_Clock, int
         return _Clock(hour % 12 + (12 if pm else 0), minute), end, _STRONG
     if w.isdigit() and nxt == "noon" and int(w) == 12:
         return _Clock(12, 0), i + 2, _STRONG
+    if w in ("half", "quarter") and nxt == "past":  # "half past five", "quarter past 9"
+        named = _w(t, i + 2)
+        hour = int(named) if named.isdigit() and len(named) <= 2 else _HOUR_WORDS.get(named, 0)
+        if 1 <= hour <= 12:
+            minute = 30 if w == "half" else 15
+            if _w(t, i + 3) in ("am", "pm"):
+                return (_Clock(hour % 12 + (12 if _w(t, i + 3) == "pm" else 0), minute), i + 4,
+                        _STRONG)
+            return _Clock(hour, minute, "bare"), i + 3, _STRONG
     for pattern, need in ((_HHMM, _STRONG), (_DOTTED, _CONN), (_HOUR_H, _CONN)):
         if (m := pattern.fullmatch(w)) and int(m[1]) < 24 and int(m[2] or 0) < 60:
             return _Clock(int(m[1]), int(m[2] or 0), "clock"), i + 1, need
@@ -657,8 +682,8 @@ _FIRST_WORDS: tuple[tuple[_Matcher, set[str]], ...] = (
     (_m_monthday, {"the"} | set(_MONTHS)),
     (_m_ordinal, {"the"} | set(_ORDINALS)),
     (_m_weekday, {"this", "next", "coming"} | set(_WD_FULL) | set(_WD_ABBR)),
-    (_m_daypart, {"tonight", "tonite", "this", "in"} | set(_DAYPARTS)),
-    (_m_time, {"noon", "midday", "midnight"}),
+    (_m_daypart, {"tonight", "tonite", "this", "in", "first"} | set(_DAYPARTS)),
+    (_m_time, {"noon", "midday", "midnight", "half", "quarter"}),
 )
 _BY_WORD: dict[str, list[_Matcher]] = {}
 for _matcher, _words_ in _FIRST_WORDS:
@@ -771,6 +796,8 @@ def _pick_date(dates: list[_DateSpec]) -> _DateSpec | None:
     wd, other = (dates[0], dates[1]) if isinstance(dates[0], _Weekday) else (dates[1], dates[0])
     if isinstance(wd, _Weekday) and isinstance(other, _Fixed) and other.tag == "next_week":
         return _Fixed(other.day + timedelta(days=wd.days[0]))
+    if isinstance(wd, _Weekday) and isinstance(other, _Ordinal):
+        return other._replace(weekday=wd.days[0])
     return other
 
 
@@ -889,7 +916,7 @@ def _candidates(spec: _DateSpec, today: date) -> Iterator[date]:
             y, m = today.year + y, m + 1
             last = calendar.monthrange(y, m)[1]
             if isinstance(spec, _Ordinal):
-                if spec.day <= last:
+                if spec.day <= last and spec.weekday in (None, calendar.weekday(y, m, spec.day)):
                     yield date(y, m, spec.day)
                 continue
             first_wd = calendar.weekday(y, m, 1)

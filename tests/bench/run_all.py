@@ -22,6 +22,7 @@ from tests.bench import (
     cold_start,
     faults,
     llm_economy,
+    phrase_score,
     reminder_lateness,
     serve_throughput,
     slack_ack,
@@ -42,6 +43,7 @@ BENCHMARKS: dict[str, ModuleType] = {
     "faults": faults,
     "sweep_scale": sweep_scale,
     "reminder_lateness": reminder_lateness,
+    "phrase_score": phrase_score,
 }
 
 
