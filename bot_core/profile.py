@@ -10,12 +10,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlmodel import Session, col
 
 from bot_core.tasks import Origin
-from bot_core.timing.local import DEFAULT_DAY_REMINDER, Profile, parse_clock, wall, zone_of
-from models.tables import User
+from bot_core.timing.local import (
+    DEFAULT_DAY_REMINDER,
+    Profile,
+    local_due,
+    parse_clock,
+    reminder_for,
+    wall,
+    zone_of,
+)
+from models.tables import Task, User
 
 
 @dataclass(frozen=True)
@@ -62,12 +70,15 @@ class SettingsStore:
         return read_settings(self._session, self.user_id)
 
     def set_timezone(self, zone_name: str) -> None:
-        """Keep the zone, and move a digest to the same local time in it."""
-        digest = self.read().digest
+        """Keep the zone, and move a digest to the same local time in it (and the reminders
+        of date-only tasks to their hour in it)."""
+        settings = self.read()
         values: dict[str, object] = {"timezone": zone_name}
-        if digest is not None:
-            values["digest_next_at"] = next_digest(digest, zone_name, self._now)
+        if settings.digest is not None:
+            values["digest_next_at"] = next_digest(settings.digest, zone_name, self._now)
         self._update(values)
+        if settings.profile.zone_name != zone_name:
+            self._move_day_reminders(settings.profile, zone_name)
 
     def set_digest(self, at: time | None) -> bool:
         """Turn the digest on at ``at`` (in this chat) or off; False if there is no chat to send
@@ -87,14 +98,38 @@ class SettingsStore:
 
     def keep_timezone(self, zone_name: str) -> None:
         """The zone the platform reports: written only when it changed (one guarded UPDATE)."""
-        digest = self.read().digest
+        settings = self.read()
         values: dict[str, object] = {"timezone": zone_name}
-        if digest is not None:
-            values["digest_next_at"] = next_digest(digest, zone_name, self._now)
+        if settings.digest is not None:
+            values["digest_next_at"] = next_digest(settings.digest, zone_name, self._now)
         self._session.execute(
             update(User).where(col(User.id) == self.user_id,
                                or_(col(User.timezone).is_(None), col(User.timezone) != zone_name))
             .values(**values))
+        if settings.profile.zone_name != zone_name:
+            self._move_day_reminders(settings.profile, zone_name)
+
+    def _move_day_reminders(self, before: Profile, zone_name: str) -> None:
+        """A date-only task reminds at the day-reminder hour of its date in the user's zone:
+        after a change of zone, at that hour in the new one. A reminder the user set (another
+        instant) stays where it is; so do timed tasks (an instant is an instant)."""
+        after = Profile(zone_name=zone_name, day_reminder=before.day_reminder)
+        rows = self._session.execute(
+            select(col(Task.id), col(Task.due_date), col(Task.remind_at))
+            .where(col(Task.user_id) == self.user_id, col(Task.completed).is_(False),
+                   col(Task.due_has_time).is_(False), col(Task.due_date).is_not(None),
+                   col(Task.remind_at).is_not(None))
+        ).all()
+        moves = []
+        for task_id, stored, remind_at in rows:
+            day = local_due(stored, False, before.zone)
+            if remind_at == reminder_for(day, before):
+                moves.append({"task_id": task_id, "moved": reminder_for(day, after)})
+        if moves:
+            self._session.execute(
+                update(Task.__table__)  # type: ignore[attr-defined]
+                .where(Task.__table__.c.id == bindparam("task_id"))  # type: ignore[attr-defined]
+                .values(remind_at=bindparam("moved")), moves)
 
     def set_day_reminder(self, at: time) -> None:
         self._update({"day_reminder_time": f"{at:%H:%M}"})

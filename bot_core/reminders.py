@@ -88,14 +88,16 @@ class Reminders:
                                      f"{REMIND_KEY}:{task.id}:{fired_at:%Y%m%dT%H%M%S}",
                                      task.origin_target, reminder_reply(task, now, profile)))
                 changes.append({"task_id": task.id, "new_remind_at": task.remind_at,
-                                "new_due": task.due_date, "new_has_time": task.due_has_time})
+                                "new_due": task.due_date, "new_has_time": task.due_has_time,
+                                "new_rule": task.recurrence})
                 session.expunge(task)
             if changes:
                 session.execute(
                     update(Task.__table__)  # type: ignore[attr-defined]
                     .where(Task.__table__.c.id == bindparam("task_id"))  # type: ignore[attr-defined]
                     .values(remind_at=bindparam("new_remind_at"), due_date=bindparam("new_due"),
-                            due_has_time=bindparam("new_has_time")),
+                            due_has_time=bindparam("new_has_time"),
+                            recurrence=bindparam("new_rule")),
                     changes)
             ids = _write(session, rows, now)
             uow.commit()

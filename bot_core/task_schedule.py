@@ -7,8 +7,9 @@ rows keep UTC; the conversion uses the user's zone at the turn's ``now``, never 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Literal
 
 from bot_core.reply import Bucket, TaskView
@@ -23,11 +24,13 @@ from bot_core.timing.local import (
     wall,
 )
 from bot_core.timing.recurrence import (
+    Step,
     describe_rule,
     first_occurrence,
-    next_after,
-    occurrences,
+    keep_wall_time,
+    next_step,
     rule_has_time,
+    steps,
 )
 from models.tables import Task
 
@@ -91,36 +94,53 @@ class ScheduleChange:
 
 def apply_change(task: Task, change: ScheduleChange, now: datetime,
                  profile: Profile) -> str | None:
-    """Apply ``change`` to ``task`` in place; a sentence for the user when it cannot be."""
-    if change.rule_given:
-        task.recurrence = change.rule
-        if change.rule and task.due_date is None and not change.due_given:
-            start: datetime | date = (now.astimezone(profile.zone) if rule_has_time(change.rule)
-                                      else now.astimezone(profile.zone).date())
-            first = first_occurrence(change.rule, start, profile.zone)
-            if first is None:
-                return "That repetition never happens after today."
-            task.due_date, task.due_has_time = store_due(first)
-            task.remind_at = _future(reminder_for(first, profile), now)
+    """Apply ``change`` to ``task`` in place; a sentence for the user when it cannot be (the
+    task is then left as it was: nothing of a refused change is kept)."""
+    rule = change.rule if change.rule_given else task.recurrence
+    due_date, has_time, remind = task.due_date, task.due_has_time, task.remind_at
+    moved_wall: time | None = None
     if change.due_given:
         if change.due is None:
-            task.due_date, task.due_has_time, task.remind_at = None, False, None
+            due_date, has_time, remind = None, False, None
             if not change.rule_given:
-                task.recurrence = None
+                rule = None
         else:
             due = to_local(change.due, profile)
-            task.due_date, task.due_has_time = store_due(due)
-            task.remind_at = _future(reminder_for(due, profile), now)
+            due_date, has_time = store_due(due)
+            remind = _future(reminder_for(due, profile), now)
+            moved_wall = _gap_moved(change.due, due)
+    elif change.rule_given and change.rule and due_date is None:
+        start: datetime | date = (now.astimezone(profile.zone) if rule_has_time(change.rule)
+                                  else now.astimezone(profile.zone).date())
+        first = first_occurrence(change.rule, start, profile.zone)
+        if first is None:
+            return "That repetition never happens after today."
+        due_date, has_time = store_due(first)
+        remind = _future(reminder_for(first, profile), now)
     if change.remind_given:
         if change.remind is None:
-            task.remind_at = None
+            remind = None
         else:
-            moment = to_local(change.remind, profile)
-            instant = reminder_for(moment, profile)
+            instant = reminder_for(to_local(change.remind, profile), profile)
             if instant <= now:
                 return "That reminder time has already passed."
-            task.remind_at = instant
+            remind = instant
+    if rule and moved_wall is not None:
+        # A due in a spring-forward gap is kept at the moved time; the rule keeps the asked one.
+        rule = keep_wall_time(rule, moved_wall)
+    task.recurrence = rule
+    task.due_date, task.due_has_time, task.remind_at = due_date, has_time, remind
     return None
+
+
+def _gap_moved(text: str, placed: datetime | date) -> time | None:
+    """The wall time ``text`` asked for, when a spring-forward gap moved it (else None)."""
+    asked = parse_local(text)
+    if not isinstance(asked, datetime) or asked.tzinfo is not None:
+        return None
+    assert isinstance(placed, datetime)
+    wanted = asked.replace(second=0, microsecond=0)
+    return wanted.time() if placed.replace(tzinfo=None) != wanted else None
 
 
 def _future(instant: datetime, now: datetime) -> datetime | None:
@@ -138,11 +158,11 @@ def complete_occurrence(task: Task, now: datetime, profile: Profile) -> bool:
         bound = max(due, now.astimezone(zone))
     else:
         bound = max(due, now.astimezone(zone).date())
-    following = next_after(task.recurrence, due, zone, not_before=bound)
+    following = next_step(task.recurrence, due, zone, not_before=bound)
     if following is None:
         return False
-    task.due_date, task.due_has_time = store_due(following)
-    task.remind_at = _future(reminder_for(following, profile), now)
+    _move(task, following)
+    task.remind_at = _future(reminder_for(following.at, profile), now)
     return True
 
 
@@ -155,15 +175,22 @@ def after_reminder(task: Task, now: datetime, profile: Profile) -> None:
         return
     zone = profile.zone
     due = local_due(task.due_date, task.due_has_time, zone)
-    upcoming = None
-    for occurrence in occurrences(task.recurrence, due, zone):
-        if reminder_for(occurrence, profile) > now:
-            upcoming = occurrence
+    latest = upcoming = None
+    for step in steps(task.recurrence, due, zone):
+        if reminder_for(step.at, profile) > now:
+            upcoming = step
             break
-        due = occurrence
-    task.due_date, task.due_has_time = store_due(due)
+        latest = step
+    if latest is not None:
+        _move(task, latest)
     if upcoming is not None:
-        task.remind_at = reminder_for(upcoming, profile)
+        task.remind_at = reminder_for(upcoming.at, profile)
+
+
+def _move(task: Task, step: Step) -> None:
+    """Put a recurring task on an occurrence (and keep the rule as it reads from there)."""
+    task.due_date, task.due_has_time = store_due(step.at)
+    task.recurrence = step.rule
 
 
 def view_of(task: Task, now: datetime, profile: Profile) -> TaskView:
@@ -186,11 +213,24 @@ def view_of(task: Task, now: datetime, profile: Profile) -> TaskView:
     )
 
 
-def sort_key(view: TaskView) -> tuple[bool, bool, datetime, int, int]:
-    """Open before done, dated before undated, soonest first, then priority, then number."""
+LocalSortKey = tuple[bool, bool, date, bool, datetime, int, int]
+
+
+def sort_key_in(profile: Profile) -> Callable[[TaskView], LocalSortKey]:
+    """The list order in the user's zone: open before done, dated before undated, by local day
+    (a date-only task first in its day, like an all-day event), then time, then priority, then
+    number."""
+    zone = profile.zone
     far = datetime.max.replace(tzinfo=UTC)
-    return (view.completed, view.due_at is None, view.due_at or far,
-            _PRIORITY_RANK.get(view.priority, 1), view.number)
+
+    def key(view: TaskView) -> LocalSortKey:
+        day = (due_day(view.due_at, view.due_has_time, zone) if view.due_at is not None
+               else date.max)
+        instant = view.due_at if view.due_at is not None and view.due_has_time else far
+        return (view.completed, view.due_at is None, day, view.due_has_time, instant,
+                _PRIORITY_RANK.get(view.priority, 1), view.number)
+
+    return key
 
 
 def in_window(view: TaskView, window: ListWindow, now: datetime, profile: Profile) -> bool:

@@ -34,7 +34,7 @@ from bot_core.task_schedule import (
     complete_occurrence,
     in_window,
     parse_local,
-    sort_key,
+    sort_key_in,
     view_of,
 )
 from bot_core.timing.local import Profile, format_moment, local_due, reminder_for
@@ -362,7 +362,7 @@ class TaskTools:
         if args.status != "all":
             query = query.where(col(Task.completed) == (args.status == "done"))
         rows = self._session.execute(query).scalars().all()
-        views = sorted((self._view(t) for t in rows), key=sort_key)
+        views = sorted((self._view(t) for t in rows), key=sort_key_in(self.profile))
         views = [v for v in views if in_window(v, args.due, self.now, self.profile)]
         label = {"open": "open", "done": "completed", "all": ""}[args.status]
         noun = "task" if len(views) == 1 else "tasks"
