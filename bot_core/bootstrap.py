@@ -9,7 +9,7 @@ from functools import partial
 from sqlalchemy import Engine
 
 from bot_core.brains.base import Brain
-from bot_core.service import TodoService
+from bot_core.service import Limits, TodoService
 from bot_core.settings import Settings, get_settings
 from models.db import UnitOfWork, create_db_engine
 
@@ -47,4 +47,7 @@ def build_service(
         history_max_messages=settings.history_max_messages,
         history_max_chars=settings.history_max_chars,
         clock=clock or (lambda: datetime.now(UTC)),
+        limits=Limits(messages_per_minute=settings.messages_per_minute_per_user,
+                      daily_tokens=settings.llm_daily_tokens_per_user,
+                      monthly_tokens=settings.llm_monthly_tokens),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import insert, select
 from sqlmodel import Session, col
@@ -105,7 +106,8 @@ def recent_history(
 
 def store_turn(
     session: Session, conversation_id: int, user_id: str, user_text: str,
-    assistant_text: str, tool_calls: Sequence[ToolCall],
+    assistant_text: str, tool_calls: Sequence[ToolCall], *, now: datetime | None = None,
+    usage: str | None = None,
 ) -> None:
     """Write the user's message and the assistant's answer (with every tool call and result).
 
@@ -117,9 +119,10 @@ def store_turn(
         if tool_calls else None
     )
     common = {"conversation_id": conversation_id, "user_id": user_id}
+    at = now or utcnow()
     session.execute(insert(Message.__table__), [  # type: ignore[attr-defined]
-        {**common, "role": "user", "content": user_text, "tool_calls": None,
-         "created_at": utcnow()},
+        {**common, "role": "user", "content": user_text, "tool_calls": None, "usage": None,
+         "created_at": at},
         {**common, "role": "assistant", "content": assistant_text, "tool_calls": calls_json,
-         "created_at": utcnow()},
+         "usage": usage, "created_at": at},
     ])

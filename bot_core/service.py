@@ -23,6 +23,7 @@ from bot_core.conversations import (
 )
 from bot_core.identity import resolve_user_id
 from bot_core.inbound import ButtonAction, Inbound, ListView
+from bot_core.limits import SLOW_DOWN_TEXT, Verdict, count_message
 from bot_core.outbox import add_to_outbox
 from bot_core.profile import SettingsStore, read_settings
 from bot_core.replayed_tools import ReplayedTools, replay, same_outcome
@@ -30,11 +31,25 @@ from bot_core.reply import Reply
 from bot_core.tasks import Origin, TaskTools, ToolCall, Tools, strip_control_characters
 from bot_core.texts import HELP_TEXT, NEW_CONVERSATION_TEXT
 from bot_core.timing.local import Profile, zone_of
-from models.db import UnitOfWorkFactory
+from bot_core.usage import Allowance, Meter, allowance, first_notice, notice_text, record_usage
+from models.db import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
-MAX_INPUT_CHARS = 4000
+MAX_INPUT_CHARS = 4096
+"""What of a message is read and stored: Telegram's own maximum for a text message. Slack allows
+40,000 characters, but a to-do is never that long, and a 6 MB body must not be stored whole."""
+CUT_TEXT = "(Your message was long, so I read only its first 4,096 characters.)"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-person limits (0: none): messages and presses a minute, model tokens a local day,
+    and everyone's model tokens a UTC month."""
+
+    messages_per_minute: int = 0
+    daily_tokens: int = 0
+    monthly_tokens: int = 0
 CHANGED_MEANWHILE = "(Your list changed while I was thinking; this is what happened.)"
 
 
@@ -74,6 +89,7 @@ class _Context:
     conversation_id: int
     history: list[HistoryMessage]
     profile: Profile
+    allowance: Allowance
 
 
 class TodoService:
@@ -93,10 +109,15 @@ class TodoService:
         history_max_messages: int = 20,
         history_max_chars: int = 8000,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        limits: Limits | None = None,
+        fallback: Callable[[], Brain] | None = None,
     ) -> None:
         self._unit_of_work = unit_of_work
         self._brain_factory = brain
         self._brain: Brain | None = None
+        self._limits = limits or Limits()
+        self._fallback_factory = fallback
+        self._fallback: Brain | None = None
         self._router = CommandRouter()
         self._history_max_messages = history_max_messages
         self._history_max_chars = history_max_chars
@@ -108,6 +129,18 @@ class TodoService:
         if self._brain is None:
             self._brain = self._brain_factory()
         return self._brain
+
+    @property
+    def fallback(self) -> Brain:
+        """The brain for someone whose model allowance is spent (the offline rules)."""
+        if self._fallback is None:
+            if self._fallback_factory is None:
+                from bot_core.brains.offline import OfflineBrain
+
+                self._fallback = OfflineBrain()
+            else:
+                self._fallback = self._fallback_factory()
+        return self._fallback
 
     def handle(self, inbound: Inbound, *, target: str | None = None,
                thinking: Callable[[], AbstractContextManager[None]] | None = None,
@@ -134,17 +167,22 @@ class TodoService:
                     session, inbound.platform, inbound.delivery_key):
                 return TurnResult(reply=None, duplicate=True)
             user_id = self._user(session, inbound)
+            now = self._clock()
+            verdict = count_message(session, user_id, now, self._limits.messages_per_minute)
+            if verdict != "ok":
+                return self._over_rate(uow, verdict, where)
             conversation_id = current_conversation(
                 session, user_id, inbound.platform, inbound.chat_key)
-            now = self._clock()
             tools = TaskTools(session, user_id, now=now, profile=self._profile(session, user_id),
                               origin=origin)
             settings = SettingsStore(session, user_id, now, origin)
             reply, conversation_id = self._instant(session, inbound, tools, settings,
                                                    conversation_id)
             reply = _asking_zone(reply, tools.calls)
+            if _was_cut(inbound):
+                reply = reply.model_copy(update={"text": f"{reply.text}\n{CUT_TEXT}"})
             store_turn(session, conversation_id, user_id, _user_text(inbound),
-                       reply.as_plain_text(), tools.calls)
+                       reply.as_plain_text(), tools.calls, now=now)
             outbox_id = self._queue_reply(session, where, reply)
             uow.commit()
         return TurnResult(reply=reply, outbox_id=outbox_id)
@@ -204,14 +242,17 @@ class TodoService:
     def _brain_turn(self, inbound: Inbound, where: Where | None,
                     thinking: Callable[[], AbstractContextManager[None]],
                     origin: Origin | None) -> TurnResult:
-        context = self._read_context(inbound)
-        if context is None:
-            return TurnResult(reply=None, duplicate=True)
+        context = self._read_context(inbound, where)
+        if isinstance(context, TurnResult):
+            return context
         user_text = _user_text(inbound)
-        tools = ReplayedTools(self._unit_of_work, context.user_id, now=self._clock(),
+        now = self._clock()
+        tools = ReplayedTools(self._unit_of_work, context.user_id, now=now,
                               profile=context.profile, origin=origin)
+        meter = Meter()
         with thinking():
-            reply = self._think(inbound, user_text, context.history, tools)
+            reply = self._think(inbound, user_text, context, tools, meter)
+        day = now.astimezone(context.profile.zone).date()
         with self._unit_of_work() as uow:
             session = uow.session
             if inbound.delivery_key and not claim_delivery(
@@ -222,39 +263,68 @@ class TodoService:
                 log.info("tasks changed while the brain thought; answering with the outcome")
                 reply = _outcome_reply(final.calls)
             reply = _asking_zone(reply, final.calls)
+            over = context.allowance.over
+            if over is not None and first_notice(session, context.user_id, day, over):
+                reply = reply.model_copy(update={"text": f"{reply.text}\n{notice_text(over)}"})
+            if _was_cut(inbound):
+                reply = reply.model_copy(update={"text": f"{reply.text}\n{CUT_TEXT}"})
+            record_usage(session, context.user_id, day, now, meter)
             store_turn(session, context.conversation_id, context.user_id, user_text,
-                       reply.as_plain_text(), final.calls)
+                       reply.as_plain_text(), final.calls, now=now, usage=meter.to_json())
             outbox_id = self._queue_reply(session, where, reply)
             uow.commit()
         return TurnResult(reply=reply, outbox_id=outbox_id)
 
-    def _read_context(self, inbound: Inbound) -> _Context | None:
-        """User (created on first contact), conversation and history, committed before the
-        brain is asked; None when this delivery was already processed."""
+    def _read_context(self, inbound: Inbound, where: Where | None) -> _Context | TurnResult:
+        """User (created on first contact), conversation, history and model allowance,
+        committed before the brain is asked; a finished TurnResult when this delivery was
+        already processed or is over the rate limit."""
         with self._unit_of_work() as uow:
             session = uow.session
             if inbound.delivery_key and delivery_claimed(session, inbound.platform,
                                                          inbound.delivery_key):
-                return None
+                return TurnResult(reply=None, duplicate=True)
             user_id = self._user(session, inbound)
+            now = self._clock()
+            verdict = count_message(session, user_id, now, self._limits.messages_per_minute)
+            if verdict != "ok":
+                if inbound.delivery_key and not claim_delivery(
+                        session, inbound.platform, inbound.delivery_key):
+                    return TurnResult(reply=None, duplicate=True)
+                return self._over_rate(uow, verdict, where)
             conversation_id = current_conversation(
                 session, user_id, inbound.platform, inbound.chat_key)
             history = recent_history(session, conversation_id, self._history_max_messages,
                                      self._history_max_chars)
             profile = self._profile(session, user_id)
+            spent = allowance(session, user_id, now.astimezone(profile.zone).date(), now,
+                              daily=self._limits.daily_tokens,
+                              monthly=self._limits.monthly_tokens)
             uow.commit()
-        return _Context(user_id, conversation_id, history, profile)
+        return _Context(user_id, conversation_id, history, profile, spent)
 
-    def _think(self, inbound: Inbound, text: str, history: list[HistoryMessage],
-               tools: ReplayedTools) -> Reply:
+    def _over_rate(self, uow: UnitOfWork, verdict: Verdict, where: Where | None) -> TurnResult:
+        """Past the rate limit: "slow down" the first time this minute, then nothing; no turn
+        is stored (the claim, already in this transaction, keeps a redelivery from counting)."""
+        outbox_id = None
+        reply = None
+        if verdict == "slow_down":
+            reply = Reply(text=SLOW_DOWN_TEXT)
+            outbox_id = self._queue_reply(uow.session, where, reply)
+        uow.commit()
+        return TurnResult(reply=reply, outbox_id=outbox_id)
+
+    def _think(self, inbound: Inbound, text: str, context: _Context, tools: ReplayedTools,
+               meter: Meter) -> Reply:
         if not text.strip():
             return Reply(text=HELP_TEXT)
         request = BrainRequest(
-            text=text[:MAX_INPUT_CHARS], history=history, now=tools.now,
-            display_name=inbound.display_name, profile=tools.profile,
+            text=text[:MAX_INPUT_CHARS], history=context.history, now=tools.now,
+            display_name=inbound.display_name, profile=tools.profile, meter=meter,
         )
+        brain = self.fallback if context.allowance.over is not None else self.brain
         try:
-            return self.brain.answer(request, tools)
+            return brain.answer(request, tools)
         except BrainUnavailable as failure:
             log.warning("brain unavailable (%s); no task changed", failure.reason)
             tools.calls.clear()
@@ -296,10 +366,15 @@ def _outcome_reply(calls: list[ToolCall]) -> Reply:
 
 
 def _user_text(inbound: Inbound) -> str:
-    """What the user "said", for storage: their text, or the button they pressed."""
+    """What the user "said", for storage: their text (its first :data:`MAX_INPUT_CHARS`), or
+    the button they pressed."""
     if inbound.action is not None:
         return _describe_action(inbound.action)
-    return strip_control_characters(inbound.text or "").strip()
+    return strip_control_characters((inbound.text or "")[:MAX_INPUT_CHARS]).strip()
+
+
+def _was_cut(inbound: Inbound) -> bool:
+    return inbound.action is None and len(inbound.text or "") > MAX_INPUT_CHARS
 
 
 def _describe_action(action: ButtonAction) -> str:

@@ -51,6 +51,25 @@ class Settings(BaseSettings):
     history_max_messages: int = Field(default=20, ge=0, le=200)
     history_max_chars: int = Field(default=8000, ge=0)
 
+    # Who may talk to the bot (unset: everyone). Telegram: user ids, @usernames and group chat
+    # ids, separated by commas or spaces; a group an allowed user adds the bot to is allowed
+    # too. Slack: team (or Enterprise Grid) ids.
+    telegram_allowed_users: str | None = None
+    slack_allowed_teams: str | None = None
+    # Messages and button presses per user per minute, counted in the database (0: no limit).
+    messages_per_minute_per_user: int = Field(default=30, ge=0, le=10_000)
+    # Model tokens (prompt + completion) per user per local day, and for everyone per UTC
+    # month (0: no cap); past them the offline rules brain answers.
+    llm_daily_tokens_per_user: int = Field(default=200_000, ge=0)
+    llm_monthly_tokens: int = Field(default=0, ge=0)
+    # USD per million (prompt, completion) tokens per model, for `todobot usage`'s estimate.
+    llm_prices: dict[str, tuple[float, float]] = Field(default_factory=lambda: {
+        "gpt-4o-mini": (0.15, 0.60), "gpt-4o": (2.50, 10.00), "gpt-4.1-mini": (0.40, 1.60),
+        "gpt-4.1": (2.00, 8.00),
+    })
+    # Messages older than this are pruned by the scheduler; tasks are never pruned.
+    message_retention_days: int = Field(default=90, ge=1, le=36_500)
+
     @property
     def llm_configured(self) -> bool:
         """True when an OpenAI-compatible endpoint is configured (key or base URL); otherwise

@@ -141,3 +141,26 @@ def _insert_ignoring(table: Table, dialect: str, conflict_columns: tuple[str, ..
     first_column = next(iter(table.columns))
     return statement.on_conflict_do_nothing(index_elements=list(conflict_columns)).returning(
         first_column)
+
+
+def add_to_counters(session: Session, model: Any, keys: dict[str, Any],
+                    amounts: dict[str, int]) -> tuple[int, ...]:
+    """``INSERT ... ON CONFLICT (keys) DO UPDATE SET c = c + amount ... RETURNING`` the new
+    values, in ``amounts``' order: one statement, race-free on both databases (two containers
+    counting the same row serialise on it)."""
+    table = model.__table__
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        statement: Any = pg_insert(table)
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        statement = sqlite_insert(table)
+    statement = statement.values({**keys, **amounts}).on_conflict_do_update(
+        index_elements=list(keys),
+        set_={name: table.c[name] + statement.excluded[name] for name in amounts},
+    ).returning(*(table.c[name] for name in amounts))
+    row = session.execute(statement).one()
+    return tuple(int(value) for value in row)

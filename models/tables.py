@@ -5,13 +5,14 @@ has been said)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -172,6 +173,9 @@ class Message(SQLModel, table=True):
     role: str = Field(max_length=16)
     content: str = Field(sa_type=Text)
     tool_calls: str | None = Field(default=None, sa_type=Text)
+    # The model calls of this (assistant) message: [{"model", "prompt_tokens",
+    # "completion_tokens"}], as the API reported them.
+    usage: str | None = Field(default=None, sa_type=Text)
     created_at: datetime = _created_at(index=True)
 
 
@@ -220,3 +224,79 @@ class OutboxMessage(SQLModel, table=True):
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     failed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     failure: str | None = Field(default=None, max_length=200)
+
+
+class Stranger(SQLModel, table=True):
+    """Someone the allow-list does not admit, answered once: only the account's key and when,
+    nothing they said."""
+
+    __tablename__ = "strangers"
+
+    platform: str = Field(primary_key=True, max_length=32)
+    workspace: str = Field(primary_key=True, default="", max_length=64)
+    external_id: str = Field(primary_key=True, max_length=64)
+    answered_at: datetime = _created_at()
+
+
+class AllowedChat(SQLModel, table=True):
+    """A group chat an allowed user added the bot to: everyone in it may talk to the bot."""
+
+    __tablename__ = "allowed_chats"
+
+    platform: str = Field(primary_key=True, max_length=32)
+    workspace: str = Field(primary_key=True, default="", max_length=64)
+    chat_id: str = Field(primary_key=True, max_length=100)
+    added_by: str = Field(max_length=64)
+    added_at: datetime = _created_at()
+
+
+class RateCount(SQLModel, table=True):
+    """Messages (and button presses) one user sent in one minute: the rate limit, held in the
+    database so that every container sees the same count."""
+
+    __tablename__ = "rate_counts"
+
+    user_id: str = Field(
+        sa_column=Column(String(64), ForeignKey("users.id", ondelete="CASCADE"),
+                         primary_key=True))
+    window_start: datetime = Field(
+        sa_column=Column(UTCDateTime, primary_key=True, index=True))
+    count: int = Field(default=0)
+
+
+class LlmUsage(SQLModel, table=True):
+    """Model tokens one user spent on one day (their local day), per model: the budget and the
+    bill. Each assistant message also keeps its own calls' usage (``messages.usage``)."""
+
+    __tablename__ = "llm_usage"
+
+    user_id: str = Field(
+        sa_column=Column(String(64), ForeignKey("users.id", ondelete="CASCADE"),
+                         primary_key=True))
+    day: date = Field(sa_column=Column(Date, primary_key=True, index=True))
+    model: str = Field(primary_key=True, max_length=100)
+    calls: int = Field(default=0)
+    prompt_tokens: int = Field(default=0)
+    completion_tokens: int = Field(default=0)
+
+
+class LlmMonth(SQLModel, table=True):
+    """Everyone's model tokens in one calendar month (UTC): the optional global cap."""
+
+    __tablename__ = "llm_months"
+
+    month: str = Field(primary_key=True, max_length=7)
+    tokens: int = Field(default=0)
+
+
+class LlmNotice(SQLModel, table=True):
+    """That a user was told their allowance (``daily``) or everyone's (``monthly``) is spent,
+    so they are told once, not at every message."""
+
+    __tablename__ = "llm_notices"
+
+    user_id: str = Field(
+        sa_column=Column(String(64), ForeignKey("users.id", ondelete="CASCADE"),
+                         primary_key=True))
+    day: date = Field(sa_column=Column(Date, primary_key=True))
+    kind: str = Field(primary_key=True, max_length=16)

@@ -29,7 +29,8 @@ from tests.pg_databases import PG_ADMIN_URL, admin_engine, temporary_database
 FIXTURES = Path(__file__).resolve().parent / "fixtures"  # vendored copy of ../shared/fixtures
 SHARED_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 TABLES = ("delivery_claims", "outbox", "messages", "conversations", "tasks",
-          "chat_identities", "users")
+          "chat_identities", "strangers", "allowed_chats", "rate_counts", "llm_usage",
+          "llm_months", "llm_notices", "users")
 
 
 # -- offline guard -------------------------------------------------------------------------
@@ -72,6 +73,17 @@ for _name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "TELEGRAM_BOT_TOKEN", "SLACK_
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+
+# -- limits ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _no_rate_limit_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The per-minute limit is off for the suite (load and fault tests send a chat's 50
+    updates at once); tests of the limit set MESSAGES_PER_MINUTE_PER_USER themselves. Child
+    processes (todobot serve, serverless-offline) inherit it."""
+    monkeypatch.setenv("MESSAGES_PER_MINUTE_PER_USER", "0")
 
 
 # -- databases -----------------------------------------------------------------------------

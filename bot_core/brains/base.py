@@ -11,6 +11,7 @@ from bot_core.conversations import HistoryMessage
 from bot_core.reply import Reply
 from bot_core.tasks import Tools
 from bot_core.timing.local import Profile
+from bot_core.usage import Meter
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,8 @@ class BrainRequest:
     display_name: str | None = None
     profile: Profile = field(default_factory=Profile)
     """The user's zone (``profile.zone_known`` False: assumed) and day-reminder hour."""
+    meter: Meter | None = None
+    """Where a brain that calls a model adds each call's usage."""
 
 
 class Brain(Protocol):

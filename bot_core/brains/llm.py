@@ -110,6 +110,10 @@ class LLMBrain:
             except openai.APIError as error:
                 log.warning("LLM provider error: %s", type(error).__name__)
                 raise BrainUnavailable(_UNREACHABLE, reason="provider_error") from error
+            usage = completion.usage
+            if usage is not None and request.meter is not None:
+                request.meter.add(completion.model or self._model, usage.prompt_tokens or 0,
+                                  usage.completion_tokens or 0)
             if not completion.choices:
                 raise BrainUnavailable(_UNREACHABLE, reason="empty_response")
             message = completion.choices[0].message

@@ -17,7 +17,8 @@ from models.migrate import downgrade, upgrade
 from tests.pg_databases import temporary_database
 
 EXPECTED_TABLES = {"users", "tasks", "conversations", "messages", "chat_identities",
-                   "delivery_claims", "outbox", "alembic_version"}
+                   "delivery_claims", "outbox", "strangers", "allowed_chats", "rate_counts",
+                   "llm_usage", "llm_months", "llm_notices", "alembic_version"}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
