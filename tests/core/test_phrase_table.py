@@ -675,8 +675,8 @@ def clock() -> FixedClock:
     return FixedClock()
 
 
-# One row per test on SQLite (each on a fresh database); the score below runs every row on
-# SQLite and on PostgreSQL.
+# One row per test on SQLite (each on a fresh database); the score below runs every row again on
+# PostgreSQL.
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("row", [_param(r) for r in ROWS])
 def test_phrase(row: Row, make_service: ServiceFactory, engine: Engine,
@@ -685,6 +685,7 @@ def test_phrase(row: Row, make_service: ServiceFactory, engine: Engine,
     assert failure is None, failure
 
 
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_phrase_table_score(make_service: ServiceFactory, engine: Engine,
                             clock: FixedClock) -> None:
     results = score(make_service(clock=clock), engine, clock)
