@@ -1,5 +1,6 @@
 """One sweep of the scheduler: send the outbox rows whose retry is due, give up on replies too
-old to make sense, and prune what has served its purpose (sent rows, old delivery claims).
+old to make sense, and prune what has served its purpose (sent rows, old delivery claims,
+messages past ``MESSAGE_RETENTION_DAYS``, the rate limit's past minutes; never tasks).
 
 First the reminders and morning digests that fell due are written to the outbox
 (:mod:`bot_core.reminders`) and sent. Each step reads through an index with a limit, so a
@@ -28,6 +29,11 @@ DEADLINE_RESERVE_SECONDS = 20.0
 MAX_BATCHES = 10
 """Reminder batches one sweep writes at most (1,000 a minute on Lambda); the rest wait for the
 next sweep."""
+PRUNE_BATCH = 5000
+"""Messages one pruning batch deletes at most (one DELETE through ``messages.created_at``)."""
+MAX_PRUNE_BATCHES = 3
+"""Pruning batches one sweep runs at most (15,000 messages a minute): a backlog drains over a
+few sweeps instead of holding one long."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,8 @@ class SweepReport:
     dropped_stale: int = 0
     pruned_rows: int = 0
     pruned_claims: int = 0
+    pruned_messages: int = 0
+    pruned_rate_windows: int = 0
 
 
 def sweep(root: Root, *, seconds_left: Callable[[], float] | None = None) -> SweepReport:
@@ -69,9 +77,28 @@ def sweep(root: Root, *, seconds_left: Callable[[], float] | None = None) -> Swe
             unsent += 1
     stale = outbox.drop_stale()
     rows, claims = outbox.prune()
+    messages, windows = _prune_history(root)
     report = SweepReport(reminded=len(reminders), digests=len(digests), retried=len(due),
                          still_unsent=unsent, dropped_stale=stale, pruned_rows=rows,
-                         pruned_claims=claims)
-    if reminders or digests or due or stale or rows or claims:
+                         pruned_claims=claims, pruned_messages=messages,
+                         pruned_rate_windows=windows)
+    if reminders or digests or due or stale or rows or claims or messages or windows:
         log.info("scheduler sweep: %s", report)
     return report
+
+
+def _prune_history(root: Root) -> tuple[int, int]:
+    """Messages past their retention (a few bounded batches) and the rate limit's counts of
+    minutes gone; (messages, windows)."""
+    from sqlmodel import Session
+
+    from bot_core.limits import prune_windows
+    from bot_core.retention import prune_messages
+
+    now = root.clock()
+    messages = prune_messages(root.engine, now, root.settings.message_retention_days,
+                              PRUNE_BATCH, batches=MAX_PRUNE_BATCHES)
+    with Session(root.engine) as session:
+        windows = prune_windows(session, now)
+        session.commit()
+    return messages, windows

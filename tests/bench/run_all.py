@@ -21,6 +21,7 @@ from tests.bench import (
     aws_reply,
     cold_start,
     faults,
+    limits_cost,
     llm_economy,
     phrase_score,
     reminder_lateness,
@@ -44,6 +45,7 @@ BENCHMARKS: dict[str, ModuleType] = {
     "sweep_scale": sweep_scale,
     "reminder_lateness": reminder_lateness,
     "phrase_score": phrase_score,
+    "limits_cost": limits_cost,
 }
 
 

@@ -20,7 +20,7 @@ def test_every_benchmark_of_the_issue_is_in_the_suite() -> None:
     assert list(run_all.BENCHMARKS) == ["cold_start", "telegram_turn", "turn_history",
                                         "slack_ack", "llm_economy", "serve_throughput",
                                         "aws_reply", "faults", "sweep_scale",
-                                        "reminder_lateness", "phrase_score"]
+                                        "reminder_lateness", "phrase_score", "limits_cost"]
     assert all(callable(module.measure) for module in run_all.BENCHMARKS.values())
 
 
