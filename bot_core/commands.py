@@ -26,7 +26,7 @@ _NUMBER = re.compile(r"^#?(\d{1,8})$")
 
 KNOWN_COMMANDS = frozenset(
     {"start", "help", "add", "list", "done", "undo", "delete", "edit", "new", "today",
-     "upcoming", "timezone", "digest"}
+     "upcoming", "timezone", "digest", "usage"}
 )
 SNOOZES: dict[SnoozePreset, timedelta] = {
     "20m": timedelta(minutes=20), "1h": timedelta(hours=1), "3h": timedelta(hours=3),
@@ -157,7 +157,11 @@ def purge(tools: Tools, view: ButtonView) -> ToolResult:
 
 
 class CommandRouter:
-    """Runs commands and button actions through the task tools."""
+    """Runs commands and button actions through the task tools. ``daily_tokens``: the
+    per-person daily model allowance ``/usage`` shows (0: none; None: not known, not shown)."""
+
+    def __init__(self, *, daily_tokens: int | None = None) -> None:
+        self._daily_tokens = daily_tokens
 
     def run(self, command: Command, tools: Tools, display_name: str | None = None,
             settings: SettingsStore | None = None) -> Reply:
@@ -169,6 +173,8 @@ class CommandRouter:
             return self._timezone(tools, settings, args)
         if name == "digest" and settings is not None:
             return self._digest(tools, settings, args)
+        if name == "usage" and settings is not None:
+            return self._usage(tools, settings)
         if name == "start":
             return Reply(text=WELCOME_TEXT.format(name=f", {display_name}" if display_name else ""))
         if name == "help":
@@ -235,6 +241,14 @@ class CommandRouter:
         zone_note = "" if profile.zone_known else " UTC (tell me yours with /timezone)"
         return Reply(text=f"Every day at {at:%H:%M}{zone_note} I'll send what is due that day "
                           "(only when there is something).")
+
+    def _usage(self, tools: Tools, settings: SettingsStore) -> Reply:
+        """The person's own model tokens today (their local day) and this month."""
+        from bot_core.usage_report import usage_summary, usage_text
+
+        today = tools.now.astimezone(tools.profile.zone).date()
+        summary = usage_summary(settings.session, settings.user_id, today)
+        return Reply(text=usage_text(summary, self._daily_tokens))
 
     @staticmethod
     def _add(tools: Tools, args: str) -> Reply:

@@ -66,6 +66,11 @@ class SettingsStore:
         self._now = now
         self.origin = origin
 
+    @property
+    def session(self) -> Session:
+        """The turn's session, for the user's other reads in this turn (``/usage``)."""
+        return self._session
+
     def read(self) -> Settings:
         return read_settings(self._session, self.user_id)
 

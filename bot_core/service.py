@@ -116,9 +116,9 @@ class TodoService:
         self._brain_factory = brain
         self._brain: Brain | None = None
         self._limits = limits or Limits()
+        self._router = CommandRouter(daily_tokens=self._limits.daily_tokens)
         self._fallback_factory = fallback
         self._fallback: Brain | None = None
-        self._router = CommandRouter()
         self._history_max_messages = history_max_messages
         self._history_max_chars = history_max_chars
         self._clock = clock

@@ -11,6 +11,7 @@ HELP_TEXT = (
     "/delete <n> — delete task n\n"
     "/timezone <city or zone> — so times are yours; /digest 08:00 — a morning summary\n"
     "/new — start a fresh conversation (tasks stay)\n"
+    "/usage — the AI tokens you used today and this month\n"
     "/help — this message"
 )
 

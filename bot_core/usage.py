@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Literal
 
 from sqlalchemy import func, select
@@ -62,7 +62,8 @@ class Allowance:
 
 
 def month_of(now: datetime) -> str:
-    return f"{now:%Y-%m}"
+    """The UTC month of an instant (a clock in another zone names the same month)."""
+    return f"{now.astimezone(UTC):%Y-%m}"
 
 
 def allowance(session: Session, user_id: str, day: date, now: datetime, *, daily: int,

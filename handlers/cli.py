@@ -1,5 +1,5 @@
 """The ``todobot`` command line: chat in the terminal, migrate, serve, one scheduler sweep,
-Telegram helpers."""
+the model usage report, Telegram helpers."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import getpass
 import logging
 import sys
 from collections.abc import Sequence
+from datetime import date
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -24,6 +25,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     scheduler_actions = scheduler.add_subparsers(dest="scheduler_command", required=True)
     scheduler_actions.add_parser(
         "run", help="one sweep: send due reminders and digests, retry unsent replies, prune")
+    usage = commands.add_parser(
+        "usage", help="model tokens per user and the estimated cost (from LLM_PRICES)")
+    usage.add_argument("--since", type=_day, default=None, metavar="YYYY-MM-DD",
+                       help="count only the users' local days from this one on")
     _add_telegram_commands(commands)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -37,6 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _telegram(args)
     if args.command == "scheduler":
         return _scheduler_run()
+    if args.command == "usage":
+        return _usage(args.since)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 
@@ -62,6 +69,27 @@ def _telegram(args: argparse.Namespace) -> int:
     if args.telegram_command == "set-webhook":
         return telegram_cli.set_webhook(args.url, drop_pending_updates=args.drop_pending_updates)
     return telegram_cli.poll(once=args.once, delete_webhook=args.delete_webhook)
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _usage(since: date | None) -> int:
+    """Per-user model usage and its estimated cost, read from the root's database."""
+    from sqlmodel import Session
+
+    from bot_core.usage_report import format_report, user_totals
+    from handlers import composition
+
+    root = composition.root()
+    with Session(root.engine) as session:
+        totals = user_totals(session, since)
+    print(format_report(totals, root.settings.llm_prices, since))
+    return 0
 
 
 def _migrate() -> int:

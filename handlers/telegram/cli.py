@@ -36,6 +36,7 @@ COMMAND_MENU = (
     ("delete", "Delete a task: /delete 3"),
     ("timezone", "Your timezone: /timezone Berlin"),
     ("digest", "A morning summary: /digest 08:00 (or off)"),
+    ("usage", "Your AI tokens today and this month"),
     ("new", "Start a fresh conversation (tasks stay)"),
     ("help", "What I can do"),
 )
