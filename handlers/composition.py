@@ -194,7 +194,8 @@ class Root:
                 from handlers.slack.people import SlackPeople
 
                 enrich["slack"] = SlackPeople(self.slack_client_for).with_timezone
-            return Worker(self.service, self.deliverer, enrich)
+            return Worker(self.service, self.deliverer, enrich,
+                          engine=self.engine, clock=self.clock)
         return self._once("worker", build)
 
     @property

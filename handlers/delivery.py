@@ -28,7 +28,24 @@ from handlers.aws.sqs_queue import fifo_id
 
 log = logging.getLogger(__name__)
 
-DeliveryKind = Literal["turn", "say", "overview"]
+DeliveryKind = Literal["turn", "say", "overview", "stranger", "join"]
+
+
+class Admission(BaseModel):
+    """What the allow-list said at the webhook, for the worker to finish.
+
+    On a ``stranger`` delivery: the person it did not admit (``external_id``, in the
+    delivery's workspace), answered once at the delivery's target. On a ``turn`` or ``say``:
+    the sender is not listed but ``chat_id`` is a group an allowed user may have added the bot
+    to; the worker runs the delivery if so, else answers the person once at ``answer_target``.
+    On a ``join``: the allowed user (``external_id``) who added the bot to group ``chat_id``.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    external_id: str
+    chat_id: str | None = None
+    answer_target: dict[str, Any] | None = None
 
 
 class QueuedDelivery(BaseModel):
@@ -36,6 +53,8 @@ class QueuedDelivery(BaseModel):
 
     ``turn``: a message, command or button for the core. ``say``: a fixed answer that makes no
     turn (``reply``). ``overview``: a list view shown without a turn (Slack's App Home).
+    ``stranger``: someone the allow-list does not admit, answered once (``admission``).
+    ``join``: an allowed user added the bot to a group (``admission``; ``reply``: the hello).
     ``target`` is the platform's own description of where the answer goes.
     """
 
@@ -57,6 +76,8 @@ class QueuedDelivery(BaseModel):
     chat_target: dict[str, Any] | None = None
     """Where this chat member's unprompted messages go (reminders of tasks made here, the
     digest set here): a new message in the chat, DM or thread, never an expiring response."""
+    admission: Admission | None = None
+    """The allow-list's part (see :class:`Admission`); None: admitted at the webhook."""
 
     @property
     def dedup_id(self) -> str:
@@ -66,6 +87,15 @@ class QueuedDelivery(BaseModel):
     @property
     def target_json(self) -> str:
         return _json(self.target)
+
+    @property
+    def answer_target_json(self) -> str:
+        """Where a stranger's one answer goes: the admission's own target (a button press is
+        answered with a toast, not by editing the list), else the delivery's."""
+        admission = self.admission
+        if admission is not None and admission.answer_target is not None:
+            return _json(admission.answer_target)
+        return self.target_json
 
     @property
     def chat_target_json(self) -> str | None:

@@ -10,11 +10,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from functools import partial
+from typing import TYPE_CHECKING
 
 from bot_core.inbound import Inbound
 from bot_core.outbox import Outbox
 from bot_core.service import TodoService, Where
 from handlers.delivery import Deliverer, QueuedDelivery
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from models.db import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +32,18 @@ class Worker:
     returns the seconds after which an unsent reply should be retried, or None."""
 
     def __init__(self, service: TodoService, deliverer: Deliverer,
-                 enrich: Mapping[str, Callable[[Inbound], Inbound]] | None = None) -> None:
+                 enrich: Mapping[str, Callable[[Inbound], Inbound]] | None = None, *,
+                 engine: Engine | None = None,
+                 clock: Callable[[], datetime] | None = None) -> None:
         self._service = service
         self._deliverer = deliverer
         self._enrich = dict(enrich or {})
+        self._unit_of_work: UnitOfWorkFactory | None = None
+        if engine is not None:
+            from models.db import UnitOfWork
+
+            self._unit_of_work = partial(UnitOfWork, engine)
+        self._clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
 
     @property
     def outbox(self) -> Outbox:
@@ -42,6 +58,10 @@ class Worker:
         return self._deliverer.deliver(row_ids)
 
     def _run(self, delivery: QueuedDelivery) -> list[int]:
+        if delivery.admission is not None:
+            admitted = self._admit(delivery)
+            if admitted is not None:
+                return admitted
         target = delivery.target_json
         if delivery.kind == "say":
             assert delivery.reply is not None, "a say delivery carries its reply"
@@ -70,3 +90,38 @@ class Worker:
         if result.duplicate:
             log.info("%s delivery was already processed", delivery.platform)
         return [result.outbox_id] if result.outbox_id is not None else []
+
+    def _admit(self, delivery: QueuedDelivery) -> list[int] | None:
+        """The allow-list's part: the outbox rows of a stranger's answer or a join's hello
+        (none when already answered), or None when the delivery runs as usual (a group an
+        allowed user added the bot to)."""
+        from bot_core import strangers
+
+        admission = delivery.admission
+        assert admission is not None
+        if self._unit_of_work is None:
+            raise RuntimeError("the worker was built without a database engine")
+        uow = self._unit_of_work
+        if delivery.kind == "join":
+            assert admission.chat_id is not None, "a join names its chat"
+            answer = strangers.Answer(delivery.target_json, delivery.platform,
+                                      delivery.workspace, delivery.delivery_key)
+            row = strangers.admit_chat(
+                uow, platform=delivery.platform, workspace=delivery.workspace,
+                chat_id=admission.chat_id, added_by=admission.external_id, answer=answer,
+                reply=delivery.reply, now=self._clock())
+            return [row] if row is not None else []
+        if delivery.kind != "stranger" and admission.chat_id is not None and (
+                strangers.chat_admitted(uow, platform=delivery.platform,
+                                        workspace=delivery.workspace,
+                                        chat_id=admission.chat_id)):
+            return None
+        answer = strangers.Answer(delivery.answer_target_json, delivery.platform,
+                                  delivery.workspace, delivery.delivery_key)
+        row = strangers.greet_once(uow, platform=delivery.platform,
+                                   workspace=delivery.workspace,
+                                   external_id=admission.external_id, answer=answer,
+                                   now=self._clock())
+        if row is None:
+            log.info("%s stranger already answered; nothing written", delivery.platform)
+        return [row] if row is not None else []

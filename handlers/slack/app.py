@@ -9,6 +9,12 @@ Where answers go (the delivery's target):
 - button presses: the message they were under, replaced in place (``replace_original``), or the
   Home tab re-published when pressed there.
 
+The allow-list (``SLACK_ALLOWED_TEAMS``, :mod:`handlers.access`): a request from a team that is
+not on it is acknowledged and becomes a ``stranger`` delivery (what they sent does not travel
+further): the worker answers each such person once — ephemeral through response_url for a
+command, a button or the shortcut, in the DM or thread for a message — and writes nothing
+else. The Home tab of a stranger is not drawn.
+
 A retry from Slack, for whatever reason, is enqueued again: the queue's deduplication id and the
 delivery claim make it run at most once, and never not at all.
 """
@@ -31,7 +37,8 @@ from bot_core.inbound import Inbound
 from bot_core.reply import Reply
 from bot_core.service import needs_brain
 from bot_core.settings import Settings
-from handlers.delivery import DeliveryKind, QueuedDelivery, group_of
+from handlers.access import Access
+from handlers.delivery import Admission, DeliveryKind, QueuedDelivery, group_of
 from handlers.slack.inbound import (
     ACTION_ID_PATTERN,
     PLATFORM,
@@ -134,7 +141,7 @@ def build_bolt_app(settings: Settings, enqueue: Enqueue, *, clock: Clock | None 
         raise_error_for_unhandled_request=True,
     )
     app.error(on_error)
-    register_listeners(app, Listeners(enqueue))
+    register_listeners(app, Listeners(enqueue, Access.from_settings(settings)))
     return app
 
 
@@ -190,8 +197,12 @@ class Listeners:
     answers 500 and Slack delivers again); commands and interactions, which Slack does not
     deliver again, tell the user instead."""
 
-    def __init__(self, enqueue: Enqueue) -> None:
+    def __init__(self, enqueue: Enqueue, access: Access | None = None) -> None:
         self._enqueue = enqueue
+        self._access = access or Access()
+
+    def _admitted(self, context: BoltContext) -> bool:
+        return self._access.slack(context.team_id, context.enterprise_id)
 
     def command(self, ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
         """``/todo ...``: queued, acknowledged with nothing to show; the answer comes through
@@ -202,7 +213,9 @@ class Listeners:
             return
         target = {"mode": "respond", "response_url": _str(body.get("response_url")),
                   "user": inbound.external_user_id}
-        if not self._queue(_delivery("turn", inbound, target)):
+        delivery = (_delivery("turn", inbound, target) if self._admitted(context)
+                    else _stranger(inbound, target))
+        if not self._queue(delivery):
             ack(text=NOT_TAKEN, response_type="ephemeral")
             return
         ack()
@@ -215,11 +228,16 @@ class Listeners:
             return
         target = {"mode": "post", "channel": inbound.chat_id, "thread_ts": reply_thread(body),
                   "user": inbound.external_user_id}
+        if not self._admitted(context):
+            self._queue_event(_stranger(inbound, target))
+            return
         self._queue_event(_delivery("turn", inbound, target, chat_target=target))
 
     def home(self, ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
         """The Home tab shows the user's open tasks with their buttons."""
         ack()
+        if not self._admitted(context):
+            return  # nothing to show a stranger; they are answered when they write
         inbound = home_inbound(body, _workspace(context))
         if inbound is None:
             return
@@ -236,7 +254,10 @@ class Listeners:
             return
         url = _str(body.get("response_url"))
         presser = inbound.external_user_id
-        if button_owner(body) != presser:
+        if not self._admitted(context):
+            delivery = _stranger(inbound, {"mode": "respond", "response_url": url,
+                                           "user": presser})
+        elif button_owner(body) != presser:
             # A list shown in a channel thread is its owner's: nobody else may act on it (nor
             # have their own task of the same number changed by it).
             delivery = _delivery("say", inbound, {"mode": "respond", "response_url": url,
@@ -254,12 +275,16 @@ class Listeners:
                  client: WebClient) -> None:
         """The "Add as task" message shortcut: a task titled after the message, linking back."""
         ack()
-        inbound = shortcut_inbound(body, _workspace(context), _permalink(client, body))
+        admitted = self._admitted(context)
+        inbound = shortcut_inbound(body, _workspace(context),
+                                   _permalink(client, body) if admitted else "")
         if inbound is None:
             return
         target = {"mode": "respond", "response_url": _str(body.get("response_url")),
                   "user": inbound.external_user_id}
-        if not self._queue(_delivery("turn", inbound, target)):
+        delivery = (_delivery("turn", inbound, target) if admitted
+                    else _stranger(inbound, target))
+        if not self._queue(delivery):
             log.error("a message shortcut could not be queued")
 
     def _queue_event(self, delivery: QueuedDelivery) -> None:
@@ -290,6 +315,16 @@ def _delivery(kind: DeliveryKind, inbound: Inbound, target: dict[str, Any], *,
         inbound=inbound if kind != "say" else None, reply=reply,
         workspace=inbound.workspace, delivery_key=key or inbound.delivery_key,
         received_at=utcnow(), thinks=kind == "turn" and needs_brain(inbound),
+    )
+
+
+def _stranger(inbound: Inbound, target: dict[str, Any]) -> QueuedDelivery:
+    """Someone from a team the allow-list does not admit: answered once at ``target``; what
+    they sent is not carried."""
+    return QueuedDelivery(
+        kind="stranger", platform=PLATFORM, group=group_of(inbound), target=target,
+        workspace=inbound.workspace, delivery_key=inbound.delivery_key, received_at=utcnow(),
+        admission=Admission(external_id=inbound.external_user_id),
     )
 
 

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 PLATFORM = "slack"
 HOME_CHAT = "app_home"
 SUBCOMMANDS = frozenset({"add", "list", "done", "undo", "delete", "edit", "new", "help",
-                         "today", "upcoming", "timezone", "digest"})
+                         "today", "upcoming", "timezone", "digest", "usage"})
 _ALIASES = {"reopen": "undo", "remove": "delete", "rm": "delete", "ls": "list"}
 
 _KINDS = "done|undo|delete|snooze|purge"

@@ -26,7 +26,7 @@ ACTION_PREFIX = "todo"
 SLASH_COMMAND = "/todo"
 
 _COMMAND_MENTION = re.compile(
-    r"(?<![\w/])/(add|list|done|undo|edit|delete|new|help|today|upcoming|timezone|digest)\b"
+    r"(?<![\w/])/(add|list|done|undo|edit|delete|new|help|today|upcoming|timezone|digest|usage)\b"
 )
 _OPEN_MARK = "☐"
 _DONE_MARK = "☑"

@@ -8,6 +8,8 @@ Translation only; no I/O. Which updates Todobot acts on:
   bare command that is one of ours; ``/report`` for a moderation bot is not), a reply to one of
   its messages, or a message mentioning it (the mention is removed from the text);
 - button presses under our lists, by the person whose list it is;
+- the bot added to a group (``new_chat_members`` holds it): a :class:`Join`, which the webhook
+  keeps only when an allow-list is set and the person who added it is on it;
 - everything else (edits, membership changes, other bots, service messages) is ignored.
 """
 
@@ -98,13 +100,46 @@ class Say:
 
 
 @dataclass(frozen=True)
+class Join:
+    """Someone added the bot to a group chat."""
+
+    chat_id: int
+    added_by: int
+    added_by_username: str | None
+    added_by_name: str
+    seq: int
+
+    @property
+    def target(self) -> ReplyTarget:
+        return ReplyTarget(chat_id=self.chat_id)
+
+    @property
+    def chat_key(self) -> str:
+        return _chat_key(self.chat_id, None)
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who sent an update and in which chat: what the allow-list decides on."""
+
+    user_id: int
+    username: str | None
+    chat_id: int
+    chat_type: str | None
+
+    @property
+    def in_group(self) -> bool:
+        return self.chat_type in ("group", "supergroup")
+
+
+@dataclass(frozen=True)
 class Ignore:
     """Nothing to do (answered 200 so Telegram does not redeliver)."""
 
     reason: str
 
 
-Decision = Turn | Say | Ignore
+Decision = Turn | Say | Join | Ignore
 
 
 class Unparseable(ValueError):
@@ -140,6 +175,23 @@ def is_group(update: Update) -> bool:
     return chat_type(update) in ("group", "supergroup")
 
 
+def sender_of(update: Update) -> Sender | None:
+    """The person and chat of a message or button press (None for anything else)."""
+    if update.message is not None:
+        message = update.message
+        user = message.from_user
+        if user is None:
+            return None
+        return Sender(user.id, user.username, message.chat.id, message.chat.type)
+    query = update.callback_query
+    if query is not None:
+        chat = query.message.chat if query.message is not None else None
+        return Sender(query.from_user.id, query.from_user.username,
+                      chat.id if chat is not None else query.from_user.id,
+                      chat.type if chat is not None else "private")
+    return None
+
+
 def classify(update: Update, me: BotIdentity) -> Decision:
     """Decide what ``update`` asks of the bot; a payload too malformed to decide on is ignored.
 
@@ -170,6 +222,10 @@ def _message(message: Message, update_id: int, me: BotIdentity) -> Decision:
         return Ignore("not sent by a person")
     chat = message.chat
     _ints(user.id, chat.id, message.message_id)
+    if chat.type in ("group", "supergroup") and any(
+            member.id == me.id for member in message.new_chat_members or ()):
+        return Join(chat.id, user.id, user.username, user.full_name or user.username or "",
+                    update_id)
     if chat.type == "private":
         text = message.text
         reply_to = None

@@ -1,5 +1,11 @@
 """``POST /telegram/webhook``: authenticate, parse, enqueue, answer.
 
+The allow-list (``TELEGRAM_ALLOWED_USERS``, :mod:`handlers.access`) is decided here on the
+update alone: someone it does not admit becomes a ``stranger`` delivery (answered once by the
+worker, their message not carried further); an unlisted sender in a group carries the turn with
+an admission note, for the worker to run if an allowed user added the bot to that group and to
+answer once otherwise; an allowed user adding the bot to a group becomes a ``join``.
+
 Statuses: 401 wrong or missing secret token (nothing read further, nothing written); 400 a body
 that is not a JSON object; 200 everything Telegram should not send again (queued, ignored,
 unparseable); 500 when the delivery could not be queued (or, with the in-process queue, its
@@ -18,25 +24,32 @@ from typing import Any
 from bot_core.reply import Reply
 from bot_core.service import needs_brain
 from bot_core.settings import Settings
+from handlers.access import Access
 from handlers.aws.sqs_queue import fifo_id
-from handlers.delivery import Enqueuer, QueuedDelivery, group_of
+from handlers.delivery import Admission, Enqueuer, QueuedDelivery, group_of
 from handlers.telegram.client import BotIdentity
 from handlers.telegram.parse import (
     PLATFORM,
     Decision,
     Ignore,
+    Join,
+    ReplyTarget,
     Say,
+    Sender,
     Turn,
     Unparseable,
     classify,
     is_group,
     parse_update,
+    sender_of,
 )
 from models.types import utcnow
 
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "x-telegram-bot-api-secret-token"
+JOINED_TEXT = "Hi! {name} added me here, so anyone in this chat can now talk to me: mention me, " \
+    "reply to me, or send /help."
 
 Answer = tuple[int, dict[str, Any]]
 
@@ -45,7 +58,8 @@ class TelegramWebhook:
     """The webhook's work, framework-free (the Starlette route calls :meth:`receive`)."""
 
     def __init__(self, settings: Settings, identity: Callable[[bool], BotIdentity],
-                 queue: Enqueuer) -> None:
+                 queue: Enqueuer, access: Access | None = None) -> None:
+        self._access = access or Access.from_settings(settings)
         secret = settings.telegram_webhook_secret
         self._secret = secret.get_secret_value().encode() if secret is not None else b""
         self._identity = identity
@@ -83,7 +97,18 @@ class TelegramWebhook:
         if isinstance(decision, Ignore):
             log.info("ignored update %s: %s", update.update_id, decision.reason)
             return None
-        return to_delivery(decision)
+        if isinstance(decision, Join):
+            if not self._access.telegram_restricted or not self._access.telegram_user(
+                    decision.added_by, decision.added_by_username):
+                log.info("ignored update %s: added to a group", update.update_id)
+                return None
+            return join_delivery(decision)
+        delivery = to_delivery(decision)
+        sender = sender_of(update)
+        if delivery is None or sender is None or self._access.telegram(
+                sender.user_id, sender.username, sender.chat_id, sender.chat_type):
+            return delivery
+        return as_stranger(delivery, sender, decision)
 
     def _authentic(self, secret: str | None) -> bool:
         """Constant-time comparison with TELEGRAM_WEBHOOK_SECRET; no secret set, no entry."""
@@ -113,3 +138,36 @@ def to_delivery(decision: Decision) -> QueuedDelivery | None:
             delivery_key=str(decision.seq), seq=decision.seq, received_at=now,
         )
     return None
+
+
+def join_delivery(join: Join) -> QueuedDelivery:
+    """An allowed user added the bot to a group: the worker records the group and says hello."""
+    name = join.added_by_name or (f"@{join.added_by_username}" if join.added_by_username
+                                  else "Someone")
+    return QueuedDelivery(
+        kind="join", platform=PLATFORM, group=fifo_id(PLATFORM, join.chat_key, str(join.added_by)),
+        target=join.target.to_dict(), reply=Reply(text=JOINED_TEXT.format(name=name)),
+        delivery_key=str(join.seq), seq=join.seq, received_at=utcnow(),
+        admission=Admission(external_id=str(join.added_by), chat_id=str(join.chat_id)),
+    )
+
+
+def as_stranger(delivery: QueuedDelivery, sender: Sender,
+                decision: Turn | Say | Ignore | Join) -> QueuedDelivery:
+    """The delivery of someone the allow-list does not admit. A button press is answered with
+    a toast (never by editing the list it was under)."""
+    target = decision.target if isinstance(decision, Turn | Say) else None
+    answer: dict[str, Any] | None = None
+    if target is not None and target.callback_query_id is not None:
+        answer = ReplyTarget(chat_id=target.chat_id, callback_query_id=target.callback_query_id,
+                             toast_only=True).to_dict()
+    if sender.in_group:
+        # Runs as usual if an allowed user added the bot to this group (the worker knows).
+        return delivery.model_copy(update={"admission": Admission(
+            external_id=str(sender.user_id), chat_id=str(sender.chat_id), answer_target=answer)})
+    # Nothing of what they sent travels further than this.
+    return delivery.model_copy(update={
+        "kind": "stranger", "inbound": None, "reply": None, "thinks": False,
+        "chat_target": None, "target": answer or delivery.target,
+        "admission": Admission(external_id=str(sender.user_id)),
+    })
