@@ -24,7 +24,7 @@ hostile_text = st.one_of(
 )
 
 
-@settings(max_examples=500, deadline=None,
+@settings(max_examples=250, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(said=hostile_text)
 def test_any_text_gets_an_answer(make_service: ServiceFactory, said: str) -> None:

@@ -278,14 +278,14 @@ def test_a_busy_minute_takes_several_batches_but_stops_before_the_deadline(
     with engine.begin() as conn:  # 2.5 batches of reminders due in the same minute
         row = conn.execute(text("SELECT user_id, origin_platform, origin_target, due_date, "
                                 "remind_at FROM tasks")).one()
-        for number in range(2, int(BATCH * 2.5) + 1):
-            conn.execute(text(
-                "INSERT INTO tasks (user_id, number, title, completed, created_at, updated_at, "
-                "due_date, due_has_time, remind_at, priority, origin_platform, "
-                "origin_workspace, origin_target) VALUES (:u, :n, :t, :no, :d, :d, :d, :yes, "
-                ":r, 'medium', :p, '', :o)"),
-                {"u": row[0], "n": number, "t": f"standup {number}", "no": False, "yes": True,
-                 "d": row[3], "r": row[4], "p": row[1], "o": row[2]})
+        conn.execute(text(
+            "INSERT INTO tasks (user_id, number, title, completed, created_at, updated_at, "
+            "due_date, due_has_time, remind_at, priority, origin_platform, "
+            "origin_workspace, origin_target) VALUES (:u, :n, :t, :no, :d, :d, :d, :yes, "
+            ":r, 'medium', :p, '', :o)"),
+            [{"u": row[0], "n": number, "t": f"standup {number}", "no": False, "yes": True,
+              "d": row[3], "r": row[4], "p": row[1], "o": row[2]}
+             for number in range(2, int(BATCH * 2.5) + 1)])
     at(clock, 11, 31)
 
     short = FakeLambdaContext(function_name="todobot-dev-scheduler", remaining_ms=15_000)
