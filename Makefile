@@ -41,8 +41,11 @@ typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 	$(BIN)/mypy infra/build_lambda.py
 
+## pytest: two workers (most tests wait on loopback servers, so two halve the time), then
+## the tests that restart PostgreSQL, alone
 pytest: $(VENV)/.installed-dev $(NODE_STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 -m "not serial"
+	$(BIN)/pytest -m serial
 
 $(NODE_STAMP): package.json package-lock.json infra/offline/patch-serverless-offline.mjs
 	npm ci --no-audit --no-fund

@@ -43,7 +43,7 @@ BURST = CHATS * (ADDS + NOTES)
 RESTART_AFTER = BURST // 4
 MAX_REDELIVERY_ROUNDS = 40
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 
 @dataclass
