@@ -28,6 +28,18 @@ class Settings(BaseSettings):
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
     slack_api_base_url: str = "https://slack.com/api/"
+    # Any workspace (OAuth, "Add to Slack"): with both set, each workspace's own token comes
+    # from the installation store; without them, SLACK_BOT_TOKEN serves one workspace.
+    slack_client_id: str | None = None
+    slack_client_secret: SecretStr | None = None
+    # The bot scopes the install asks for (the manifest's, kept equal by a test).
+    slack_scopes: str = "app_mentions:read,chat:write,commands,im:history,users:read"
+    # The redirect URL registered in the app's settings; needed when it lists several.
+    slack_redirect_uri: str | None = None
+    # How long an "Add to Slack" link (its OAuth state) stays valid.
+    slack_state_seconds: int = Field(default=600, ge=60, le=86_400)
+    # Fernet key(s) sealing Slack tokens at rest: "new" or "new,old" while rotating.
+    todobot_encryption_key: SecretStr | None = None
 
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
@@ -69,6 +81,24 @@ class Settings(BaseSettings):
     })
     # Messages older than this are pruned by the scheduler; tasks are never pruned.
     message_retention_days: int = Field(default=90, ge=1, le=36_500)
+
+    @property
+    def slack_oauth(self) -> bool:
+        """True when Slack runs for any workspace (OAuth installs), not one token."""
+        return bool(self.slack_client_id and self.slack_client_secret
+                    and self.slack_client_secret.get_secret_value())
+
+    @property
+    def slack_configured(self) -> bool:
+        """True when Slack can answer: one workspace's token, or OAuth."""
+        return self.slack_oauth or bool(self.slack_bot_token
+                                        and self.slack_bot_token.get_secret_value())
+
+    @property
+    def slack_authorize_url(self) -> str:
+        """Slack's consent page, next to its Web API (``<base>/oauth/v2/authorize``)."""
+        base = self.slack_api_base_url.rstrip("/")
+        return base.removesuffix("/api") + "/oauth/v2/authorize"
 
     @property
     def llm_configured(self) -> bool:

@@ -30,8 +30,12 @@ if TYPE_CHECKING:
     from handlers.aws.sqs_queue import SqsQueue
     from handlers.delivery import Deliverer, Enqueuer, ReplySender
     from handlers.processing import Worker
+    from handlers.slack.app import SlackOAuth
+    from handlers.slack.installations import ClockedStateStore, SealedInstallationStore
+    from handlers.slack.workspaces import WorkspaceClients
     from handlers.telegram.client import BotIdentity, TelegramClient
     from handlers.telegram.webhook import TelegramWebhook
+    from models.sealed import TokenCipher
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -137,25 +141,107 @@ class Root:
         return self._once("telegram_client", build)
 
     @property
+    def slack_api(self) -> WebClient:
+        """A Web API client with no token on ``SLACK_API_BASE_URL``: the base of every other."""
+        def build() -> WebClient:
+            from handlers.slack.app import api_client
+
+            return api_client(self.settings)
+        return self._once("slack_api", build)
+
+    @property
     def slack_client(self) -> WebClient:
         """The single workspace's Web API client (``SLACK_BOT_TOKEN``)."""
         def build() -> WebClient:
             from slack_sdk import WebClient
 
-            from handlers.slack.sender import retry_handlers
-
             token = self.settings.slack_bot_token
             if token is None or not token.get_secret_value():
                 raise NotConfigured("SLACK_BOT_TOKEN is not set")
-            base = self.settings.slack_api_base_url
-            return WebClient(token=token.get_secret_value(),
-                             base_url=base if base.endswith("/") else base + "/", timeout=10,
-                             retry_handlers=retry_handlers())
+            base = self.slack_api
+            return WebClient(token=token.get_secret_value(), base_url=base.base_url,
+                             timeout=base.timeout, retry_handlers=list(base.retry_handlers))
         return self._once("slack_client", build)
 
-    def slack_client_for(self, workspace: str) -> WebClient:
-        """The Web API client that speaks for ``workspace`` (one workspace for now)."""
+    def slack_client_for(self, workspace: str, team: str | None = None,
+                         org: bool = False) -> WebClient:
+        """The Web API client that speaks for ``workspace`` (in an Enterprise Grid org, for its
+        ``team``, or the org-wide install): its installation's token with OAuth (refreshed
+        when it is about to expire; :class:`NotInstalled` when there is none), else the one
+        workspace's."""
+        if self.settings.slack_oauth:
+            return self.slack_workspaces.client_for(workspace, team, org)
         return self.slack_client
+
+    @property
+    def token_cipher(self) -> TokenCipher:
+        def build() -> TokenCipher:
+            from models.sealed import TokenCipher
+
+            key = self.settings.todobot_encryption_key
+            if key is None or not key.get_secret_value():
+                raise NotConfigured("TODOBOT_ENCRYPTION_KEY is not set (it seals the Slack "
+                                    "tokens that OAuth installs store)")
+            return TokenCipher.from_setting(key.get_secret_value())
+        return self._once("token_cipher", build)
+
+    @property
+    def slack_installations(self) -> SealedInstallationStore:
+        def build() -> SealedInstallationStore:
+            from handlers.slack.installations import SealedInstallationStore
+
+            client_id = self.settings.slack_client_id
+            if not self.settings.slack_oauth or client_id is None:
+                raise NotConfigured("SLACK_CLIENT_ID and SLACK_CLIENT_SECRET are not set")
+            return SealedInstallationStore(client_id, self.engine, self.token_cipher)
+        return self._once("slack_installations", build)
+
+    @property
+    def slack_states(self) -> ClockedStateStore:
+        def build() -> ClockedStateStore:
+            from handlers.slack.installations import ClockedStateStore
+
+            return ClockedStateStore(self.settings.slack_state_seconds, self.engine,
+                                     self.clock)
+        return self._once("slack_states", build)
+
+    @property
+    def slack_workspaces(self) -> WorkspaceClients:
+        def build() -> WorkspaceClients:
+            from slack_sdk.oauth.token_rotation import TokenRotator
+
+            from handlers.slack.workspaces import WorkspaceClients
+
+            secret = self.settings.slack_client_secret
+            rotator = TokenRotator(client_id=self.settings.slack_client_id or "",
+                                   client_secret=secret.get_secret_value() if secret else "",
+                                   client=self.slack_api)
+            return WorkspaceClients(self.slack_installations, rotator, self.slack_api)
+        return self._once("slack_workspaces", build)
+
+    @property
+    def slack_oauth(self) -> SlackOAuth | None:
+        """The any-workspace parts of the Bolt app, None with one workspace's token."""
+        def build() -> SlackOAuth | None:
+            if not self.settings.slack_oauth:
+                return None
+            from slack_bolt.authorization.authorize import InstallationStoreAuthorize
+
+            from handlers.slack.app import SlackOAuth
+            from handlers.slack.oauth import TOKEN_ROTATION_MINUTES, build_oauth_flow
+
+            store = self.slack_installations
+            secret = self.settings.slack_client_secret
+            authorize = InstallationStoreAuthorize(
+                logger=logging.getLogger("todobot.slack.authorize"), installation_store=store,
+                client_id=self.settings.slack_client_id,
+                client_secret=secret.get_secret_value() if secret else None,
+                token_rotation_expiration_minutes=TOKEN_ROTATION_MINUTES,
+                # auth.test once per token and container, not on every request's ack path
+                cache_enabled=True, client=self.slack_api)
+            flow = build_oauth_flow(self.settings, store, self.slack_states, self.slack_api)
+            return SlackOAuth(flow=flow, authorize=authorize, store=store)
+        return self._once("slack_oauth", build)
 
     @property
     def senders(self) -> dict[str, ReplySender]:
@@ -167,7 +253,7 @@ class Root:
                 from handlers.telegram.sender import TelegramReplySender
 
                 senders["telegram"] = TelegramReplySender(self.telegram_client.bot)
-            if self.settings.slack_bot_token is not None:
+            if self.settings.slack_configured:
                 from handlers.slack.sender import SlackReplySender
 
                 senders["slack"] = SlackReplySender(self.slack_client_for)
@@ -190,7 +276,7 @@ class Root:
             from handlers.processing import Worker
 
             enrich = {}
-            if self.settings.slack_bot_token is not None:
+            if self.settings.slack_configured:
                 from handlers.slack.people import SlackPeople
 
                 enrich["slack"] = SlackPeople(self.slack_client_for).with_timezone
@@ -237,7 +323,8 @@ class Root:
         def build() -> App:
             from handlers.slack.app import build_bolt_app
 
-            return build_bolt_app(self.settings, self.queue.enqueue, clock=self._slack_clock)
+            return build_bolt_app(self.settings, self.queue.enqueue, clock=self._slack_clock,
+                                  oauth=self.slack_oauth, client=self.slack_api)
         return self._once("bolt_app", build)
 
     def close(self) -> None:

@@ -3,8 +3,8 @@ serve`` and by Mangum on Lambda (the Telegram function).
 
 ``POST /telegram/webhook`` authenticates, parses and queues (:mod:`handlers.telegram.webhook`);
 ``GET /healthz`` says the process and database are alive. For ``todobot serve`` the same app also
-mounts Bolt's ``POST /slack/events`` (on Lambda the Slack function is Bolt's own adapter) and runs
-the scheduler's sweep in the background.
+mounts Bolt's ``POST /slack/events`` and the OAuth install routes (on Lambda the Slack function
+is Bolt's own adapter) and runs the scheduler's sweep in the background.
 """
 
 from __future__ import annotations
@@ -64,12 +64,18 @@ def build_app(root: Root, *, local: bool = False) -> Starlette:
     routes = [Route("/healthz", healthz, methods=["GET"]),
               Route("/telegram/webhook", telegram_webhook, methods=["POST"])]
     if local:
-        from handlers.slack.asgi import slack_asgi_endpoint
+        from handlers.slack.asgi import slack_asgi_endpoint, slack_oauth_endpoint
+        from handlers.slack.pages import INSTALL_PATH, REDIRECT_PATH
 
         async def slack_events(request: Request) -> Response:
             return await slack_asgi_endpoint(root, request)
 
-        routes.append(Route("/slack/events", slack_events, methods=["POST"]))
+        async def slack_oauth(request: Request) -> Response:
+            return await slack_oauth_endpoint(root, request)
+
+        routes += [Route("/slack/events", slack_events, methods=["POST"]),
+                   Route(INSTALL_PATH, slack_oauth, methods=["GET"]),
+                   Route(REDIRECT_PATH, slack_oauth, methods=["GET"])]
     return Starlette(routes=routes, lifespan=_lifespan(root, sweeping=local))
 
 

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot_core.inbound import Inbound
 from bot_core.outbox import Outbox
@@ -26,13 +26,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+Enrich = Callable[[Inbound, Mapping[str, Any]], Inbound]
+"""What a platform adds to an inbound value before its turn, given the delivery's target
+(Slack: the person's timezone, asked of the workspace the target names)."""
+
 
 class Worker:
     """Runs deliveries. Raises when the turn could not be stored (the queue runs it again);
     returns the seconds after which an unsent reply should be retried, or None."""
 
     def __init__(self, service: TodoService, deliverer: Deliverer,
-                 enrich: Mapping[str, Callable[[Inbound], Inbound]] | None = None, *,
+                 enrich: Mapping[str, Enrich] | None = None, *,
                  engine: Engine | None = None,
                  clock: Callable[[], datetime] | None = None) -> None:
         self._service = service
@@ -83,7 +87,7 @@ class Worker:
         inbound = delivery.inbound
         enrich = self._enrich.get(delivery.platform)
         if enrich is not None:  # what the platform can tell about the person (Slack's zone)
-            inbound = enrich(inbound)
+            inbound = enrich(inbound, delivery.target)
         result = self._service.handle(
             inbound, target=target, chat_target=delivery.chat_target_json,
             thinking=(lambda: sender.thinking(delivery.target)) if sender is not None else None)

@@ -1,6 +1,7 @@
 """One sweep of the scheduler: send the outbox rows whose retry is due, give up on replies too
 old to make sense, and prune what has served its purpose (sent rows, old delivery claims,
-messages past ``MESSAGE_RETENTION_DAYS``, the rate limit's past minutes; never tasks).
+messages past ``MESSAGE_RETENTION_DAYS``, the rate limit's past minutes, Slack OAuth states
+that expired unused — every view of the install page makes one; never tasks).
 
 First the reminders and morning digests that fell due are written to the outbox
 (:mod:`bot_core.reminders`) and sent. Each step reads through an index with a limit, so a
@@ -49,6 +50,7 @@ class SweepReport:
     pruned_claims: int = 0
     pruned_messages: int = 0
     pruned_rate_windows: int = 0
+    pruned_oauth_states: int = 0
 
 
 def sweep(root: Root, *, seconds_left: Callable[[], float] | None = None) -> SweepReport:
@@ -78,11 +80,13 @@ def sweep(root: Root, *, seconds_left: Callable[[], float] | None = None) -> Swe
     stale = outbox.drop_stale()
     rows, claims = outbox.prune()
     messages, windows = _prune_history(root)
+    states = root.slack_states.prune() if root.settings.slack_oauth else 0
     report = SweepReport(reminded=len(reminders), digests=len(digests), retried=len(due),
                          still_unsent=unsent, dropped_stale=stale, pruned_rows=rows,
                          pruned_claims=claims, pruned_messages=messages,
-                         pruned_rate_windows=windows)
-    if reminders or digests or due or stale or rows or claims or messages or windows:
+                         pruned_rate_windows=windows, pruned_oauth_states=states)
+    if (reminders or digests or due or stale or rows or claims or messages or windows
+            or states):
         log.info("scheduler sweep: %s", report)
     return report
 

@@ -13,10 +13,12 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Date,
+    DateTime,
     ForeignKey,
     Index,
     Integer,
     String,
+    Table,
     Text,
     text,
 )
@@ -300,3 +302,77 @@ class LlmNotice(SQLModel, table=True):
                          primary_key=True))
     day: date = Field(sa_column=Column(Date, primary_key=True))
     kind: str = Field(primary_key=True, max_length=16)
+
+
+# -- Slack installations (OAuth) ---------------------------------------------------------------
+# slack_sdk's SQLAlchemy installation and state stores read and write these tables (their
+# column names are slack_sdk's, checked by tests/slack/test_installations.py); Alembic owns them,
+# nothing calls ``create_tables()``. Token columns are TEXT: they hold Fernet-sealed values
+# (models/sealed.py), longer than the tokens. Times are naive UTC, as slack_sdk writes them.
+
+SLACK_TOKEN_COLUMNS = frozenset({
+    "bot_token", "bot_refresh_token", "user_token", "user_refresh_token", "incoming_webhook_url",
+})
+"""Sealed at rest (the webhook URL is a credential too: it can post)."""
+
+
+def _slack_common() -> list[Any]:
+    return [
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("client_id", String(32), nullable=False),
+        Column("app_id", String(32), nullable=False),
+        Column("enterprise_id", String(32)),
+        Column("enterprise_name", String(200)),
+    ]
+
+
+slack_installations = Table(
+    "slack_installations", SQLModel.metadata,
+    *_slack_common(),
+    Column("enterprise_url", String(200)),
+    Column("team_id", String(32)),
+    Column("team_name", String(200)),
+    Column("bot_token", Text),
+    Column("bot_id", String(32)),
+    Column("bot_user_id", String(32)),
+    Column("bot_scopes", String(1000)),
+    Column("bot_refresh_token", Text),
+    Column("bot_token_expires_at", DateTime),
+    Column("user_id", String(32), nullable=False),
+    Column("user_token", Text),
+    Column("user_scopes", String(1000)),
+    Column("user_refresh_token", Text),
+    Column("user_token_expires_at", DateTime),
+    Column("incoming_webhook_url", Text),
+    Column("incoming_webhook_channel", String(200)),
+    Column("incoming_webhook_channel_id", String(200)),
+    Column("incoming_webhook_configuration_url", String(200)),
+    Column("is_enterprise_install", Boolean, nullable=False),
+    Column("token_type", String(32)),
+    Column("installed_at", DateTime, nullable=False),
+    Index("slack_installations_idx", "client_id", "enterprise_id", "team_id", "user_id",
+          "installed_at"),
+)
+
+slack_bots = Table(
+    "slack_bots", SQLModel.metadata,
+    *_slack_common(),
+    Column("team_id", String(32)),
+    Column("team_name", String(200)),
+    Column("bot_token", Text),
+    Column("bot_id", String(32)),
+    Column("bot_user_id", String(32)),
+    Column("bot_scopes", String(1000)),
+    Column("bot_refresh_token", Text),
+    Column("bot_token_expires_at", DateTime),
+    Column("is_enterprise_install", Boolean, nullable=False),
+    Column("installed_at", DateTime, nullable=False),
+    Index("slack_bots_idx", "client_id", "enterprise_id", "team_id", "installed_at"),
+)
+
+slack_oauth_states = Table(
+    "slack_oauth_states", SQLModel.metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("state", String(200), nullable=False, index=True),
+    Column("expire_at", DateTime, nullable=False, index=True),
+)

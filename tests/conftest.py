@@ -30,7 +30,8 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"  # vendored copy of ../s
 SHARED_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 TABLES = ("delivery_claims", "outbox", "messages", "conversations", "tasks",
           "chat_identities", "strangers", "allowed_chats", "rate_counts", "llm_usage",
-          "llm_months", "llm_notices", "users")
+          "llm_months", "llm_notices", "users", "slack_installations", "slack_bots",
+          "slack_oauth_states")
 
 
 # -- offline guard -------------------------------------------------------------------------

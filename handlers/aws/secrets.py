@@ -16,8 +16,8 @@ the environment already holds every wanted name (tests, local runs) SSM is not c
 Later calls return at once. Without ``TODOBOT_SSM_PATH`` (a laptop, CI), or under
 serverless-offline with no SSM endpoint configured, nothing happens.
 
-Only names that are Todobot settings (:func:`setting_names`: ``Settings``' fields, upper case,
-plus :data:`EXTRA_SECRET_NAMES`) are read: a ``PATH`` or ``AWS_REGION`` in
+Only names that are Todobot settings (:func:`setting_names`: ``Settings``' fields, upper case)
+are read: a ``PATH`` or ``AWS_REGION`` in
 ``TODOBOT_SSM_SECRETS`` is refused, never requested nor exported. Values are never logged: only
 names and timing.
 
@@ -45,12 +45,6 @@ log = logging.getLogger(__name__)
 SSM_PATH_VARIABLE = "TODOBOT_SSM_PATH"
 SSM_SECRETS_VARIABLE = "TODOBOT_SSM_SECRETS"
 MAX_NAMES_PER_CALL = 10  # GetParameters' maximum
-EXTRA_SECRET_NAMES = frozenset({
-    "TODOBOT_ENCRYPTION_KEY", "SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET",
-})
-"""Names a function may read from SSM although ``Settings`` has no such field (yet): the ones
-serverless.yml lists in some function's ``TODOBOT_SSM_SECRETS`` ahead of the code that uses
-them."""
 
 
 @dataclass(frozen=True)
@@ -76,10 +70,10 @@ _done: SecretsLoad | None = None
 
 def setting_names() -> frozenset[str]:
     """The environment variables Todobot's settings read (``Settings`` field names, upper
-    case) and :data:`EXTRA_SECRET_NAMES`: the only names an SSM parameter may set."""
+    case): the only names an SSM parameter may set."""
     from bot_core.settings import Settings
 
-    return frozenset(name.upper() for name in Settings.model_fields) | EXTRA_SECRET_NAMES
+    return frozenset(name.upper() for name in Settings.model_fields)
 
 
 def wanted_names(value: str | None = None) -> tuple[str, ...]:

@@ -24,13 +24,17 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 from slack_bolt import Ack, App, BoltContext, BoltRequest, BoltResponse, Respond
+from slack_bolt.authorization.authorize import Authorize
 from slack_bolt.error import BoltUnhandledRequestError
 from slack_bolt.middleware.request_verification import RequestVerification
+from slack_bolt.oauth import OAuthFlow
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.oauth.installation_store import InstallationStore
 from slack_sdk.signature import Clock, SignatureVerifier
 
 from bot_core.inbound import Inbound
@@ -52,6 +56,7 @@ from handlers.slack.inbound import (
     shortcut_inbound,
     workspace_of,
 )
+from handlers.slack.oauth import register_uninstall_listeners
 from handlers.slack.sender import retry_handlers
 from models.types import utcnow
 
@@ -70,7 +75,7 @@ MALFORMED_PAYLOAD_ERRORS = (TypeError, AttributeError, KeyError, IndexError, Val
 
 
 class SlackNotConfigured(RuntimeError):
-    """SLACK_BOT_TOKEN or SLACK_SIGNING_SECRET is missing."""
+    """SLACK_SIGNING_SECRET is missing, or both SLACK_BOT_TOKEN and the OAuth client."""
 
 
 class NotQueued(RuntimeError):
@@ -113,36 +118,60 @@ class _QuietTokenWarning(logging.Filter):
         return "`token` will be unused" not in record.getMessage()
 
 
-def build_bolt_app(settings: Settings, enqueue: Enqueue, *, clock: Clock | None = None) -> App:
+@dataclass(frozen=True)
+class SlackOAuth:
+    """The parts of the any-workspace mode: Bolt's OAuth flow, the authorize that finds each
+    request's workspace token in the store (and refreshes it), and the store itself."""
+
+    flow: OAuthFlow
+    authorize: Authorize
+    store: InstallationStore
+
+
+def build_bolt_app(settings: Settings, enqueue: Enqueue, *, clock: Clock | None = None,
+                   oauth: SlackOAuth | None = None, client: WebClient | None = None) -> App:
     """The Bolt app, built once per container: no network at start-up (token verification
-    off), listeners run before the response (``process_before_response``, as Lambda needs)."""
+    off), listeners run before the response (``process_before_response``, as Lambda needs).
+    With ``oauth`` it serves any workspace that installed it; otherwise the one of
+    ``SLACK_BOT_TOKEN``. ``client``: the Web API client without a token (its base URL)."""
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
     secret = (settings.slack_signing_secret.get_secret_value()
               if settings.slack_signing_secret else "")
-    if not token or not secret:  # an empty signing secret would let anyone sign requests
-        raise SlackNotConfigured("SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET must be set")
-    base_url = settings.slack_api_base_url
-    client = WebClient(
-        token=token,
-        base_url=base_url if base_url.endswith("/") else base_url + "/",
-        timeout=10, retry_handlers=retry_handlers(),
-    )
+    if not secret:  # an empty signing secret would let anyone sign requests
+        raise SlackNotConfigured("SLACK_SIGNING_SECRET must be set")
+    if oauth is None and not token:
+        raise SlackNotConfigured("SLACK_BOT_TOKEN (one workspace) or SLACK_CLIENT_ID and "
+                                 "SLACK_CLIENT_SECRET (any workspace) must be set")
+    base = client or api_client(settings)
     bolt_logger = logging.getLogger("slack_bolt.App")
     if not any(isinstance(f, _QuietTokenWarning) for f in bolt_logger.filters):
         bolt_logger.addFilter(_QuietTokenWarning())
     app = App(
         name="todobot",
-        client=client,
+        client=WebClient(token=token or None, base_url=base.base_url, timeout=base.timeout,
+                         retry_handlers=list(base.retry_handlers)),
         signing_secret=secret,
         token_verification_enabled=False,
         process_before_response=True,
         request_verification_enabled=False,
         before_authorize=SlackGate(secret, clock),
         raise_error_for_unhandled_request=True,
+        oauth_flow=oauth.flow if oauth is not None else None,
+        # Bolt's annotation wants a plain callable; an Authorize instance is what it documents.
+        authorize=cast(Any, oauth.authorize) if oauth is not None else None,
     )
     app.error(on_error)
+    if oauth is not None:
+        register_uninstall_listeners(app, oauth.store)
     register_listeners(app, Listeners(enqueue, Access.from_settings(settings)))
     return app
+
+
+def api_client(settings: Settings) -> WebClient:
+    """A Web API client on ``SLACK_API_BASE_URL`` with no token (the base of every client)."""
+    base_url = settings.slack_api_base_url
+    return WebClient(base_url=base_url if base_url.endswith("/") else base_url + "/",
+                     timeout=10, retry_handlers=retry_handlers())
 
 
 def on_error(error: Exception, request: BoltRequest) -> BoltResponse | None:
@@ -215,7 +244,7 @@ class Listeners:
                   "user": inbound.external_user_id}
         delivery = (_delivery("turn", inbound, target) if self._admitted(context)
                     else _stranger(inbound, target))
-        if not self._queue(delivery):
+        if not self._queue(delivery, context):
             ack(text=NOT_TAKEN, response_type="ephemeral")
             return
         ack()
@@ -229,9 +258,9 @@ class Listeners:
         target = {"mode": "post", "channel": inbound.chat_id, "thread_ts": reply_thread(body),
                   "user": inbound.external_user_id}
         if not self._admitted(context):
-            self._queue_event(_stranger(inbound, target))
+            self._queue_event(_stranger(inbound, target), context)
             return
-        self._queue_event(_delivery("turn", inbound, target, chat_target=target))
+        self._queue_event(_delivery("turn", inbound, target, chat_target=target), context)
 
     def home(self, ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
         """The Home tab shows the user's open tasks with their buttons."""
@@ -242,7 +271,7 @@ class Listeners:
         if inbound is None:
             return
         target = {"mode": "home", "user": inbound.external_user_id}
-        self._queue_event(_delivery("overview", inbound, target))
+        self._queue_event(_delivery("overview", inbound, target), context)
 
     def button(self, ack: Ack, body: dict[str, Any], context: BoltContext,
                respond: Respond) -> None:
@@ -268,7 +297,7 @@ class Listeners:
             mode = "home" if in_home else "replace"
             delivery = _delivery("turn", inbound, {"mode": mode, "response_url": url,
                                                    "user": presser})
-        if not self._queue(delivery):
+        if not self._queue(delivery, context):
             respond(text=NOT_TAKEN, response_type="ephemeral", replace_original=False)
 
     def shortcut(self, ack: Ack, body: dict[str, Any], context: BoltContext,
@@ -284,18 +313,18 @@ class Listeners:
                   "user": inbound.external_user_id}
         delivery = (_delivery("turn", inbound, target) if admitted
                     else _stranger(inbound, target))
-        if not self._queue(delivery):
+        if not self._queue(delivery, context):
             log.error("a message shortcut could not be queued")
 
-    def _queue_event(self, delivery: QueuedDelivery) -> None:
+    def _queue_event(self, delivery: QueuedDelivery, context: BoltContext) -> None:
         try:
-            self._enqueue(delivery)
+            self._enqueue(with_tenant(delivery, context))
         except Exception as error:
             raise NotQueued(f"a Slack {delivery.kind} could not be queued") from error
 
-    def _queue(self, delivery: QueuedDelivery) -> bool:
+    def _queue(self, delivery: QueuedDelivery, context: BoltContext) -> bool:
         try:
-            self._enqueue(delivery)
+            self._enqueue(with_tenant(delivery, context))
         except Exception:  # logged; the caller tells the user, who may simply try again
             log.exception("a Slack %s could not be queued", delivery.kind)
             return False
@@ -326,6 +355,19 @@ def _stranger(inbound: Inbound, target: dict[str, Any]) -> QueuedDelivery:
         workspace=inbound.workspace, delivery_key=inbound.delivery_key, received_at=utcnow(),
         admission=Admission(external_id=inbound.external_user_id),
     )
+
+
+def with_tenant(delivery: QueuedDelivery, context: BoltContext) -> QueuedDelivery:
+    """In an Enterprise Grid org the identity scope is the org, so the targets also name the
+    team and whether the install is org-wide: which installation's token sends there."""
+    if not context.enterprise_id:
+        return delivery
+    tenant = {"team": context.team_id, "org": bool(context.is_enterprise_install)}
+    chat_target = delivery.chat_target
+    return delivery.model_copy(update={
+        "target": {**delivery.target, **tenant},
+        "chat_target": {**chat_target, **tenant} if chat_target is not None else None,
+    })
 
 
 def _workspace(context: BoltContext) -> str:

@@ -1,5 +1,6 @@
 """The Slack function: Bolt's own AWS Lambda adapter behind API Gateway HTTP API (payload 2.0)
-for ``POST /slack/events``, around the Bolt app built while this module is imported (INIT)."""
+for ``POST /slack/events`` and the OAuth install routes (``GET /slack/install``, ``GET
+/slack/oauth_redirect``), around the Bolt app built while this module is imported (INIT)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         log.error("Slack is not configured: %s", error)
         return _response(500, "Slack is not configured")
     event = _normalised(event)
+    if _method(event) == "GET" and root.bolt_app.oauth_flow is None:
+        from handlers.slack.pages import HEADERS, not_installable_page
+
+        return {"statusCode": 404, "body": not_installable_page(), "headers": dict(HEADERS)}
     try:
         response: dict[str, Any] = adapter.handle(event, context)  # type: ignore[no-untyped-call]
     except UNPARSEABLE:
@@ -55,6 +60,11 @@ def _normalised(event: dict[str, Any]) -> dict[str, Any]:
     normalised["isBase64Encoded"] = bool(event.get("isBase64Encoded", False))
     normalised["body"] = event.get("body") or ""
     return normalised
+
+
+def _method(event: dict[str, Any]) -> str:
+    http = (event.get("requestContext") or {}).get("http") or {}
+    return str(http.get("method") or "")
 
 
 def _response(status: int, body: str) -> dict[str, Any]:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot_core.inbound import Inbound
+from handlers.slack.workspaces import ClientFor, NotInstalled
 
 log = logging.getLogger(__name__)
 
@@ -27,20 +28,22 @@ MAX_REMEMBERED = 5000
 class SlackPeople:
     """Adds the Slack user's IANA zone to an inbound value."""
 
-    def __init__(self, client_for: Callable[[str], WebClient],
+    def __init__(self, client_for: ClientFor,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self._client_for = client_for
         self._monotonic = monotonic
         self._zones: dict[tuple[str, str], tuple[float, str | None]] = {}
         self._lock = threading.Lock()
 
-    def with_timezone(self, inbound: Inbound) -> Inbound:
+    def with_timezone(self, inbound: Inbound, target: Mapping[str, Any]) -> Inbound:
         """``inbound`` with ``timezone`` set when Slack tells one (unchanged on any failure:
-        the turn goes on in the zone already stored)."""
-        zone = self.timezone_of(inbound.workspace, inbound.external_user_id)
+        the turn goes on in the zone already stored); ``target`` names the team in an org."""
+        zone = self.timezone_of(inbound.workspace, inbound.external_user_id,
+                                target.get("team"), bool(target.get("org")))
         return inbound.model_copy(update={"timezone": zone}) if zone else inbound
 
-    def timezone_of(self, workspace: str, user: str) -> str | None:
+    def timezone_of(self, workspace: str, user: str, team: str | None = None,
+                    org: bool = False) -> str | None:
         key = (workspace, user)
         now = self._monotonic()
         with self._lock:
@@ -48,10 +51,12 @@ class SlackPeople:
         if known is not None and now - known[0] < KEEP_SECONDS:
             return known[1]
         try:
-            response = self._client_for(workspace).users_info(user=user)
+            response = self._client_for(workspace, team, org).users_info(user=user)
         except SlackApiError as error:
             log.info("users.info failed (%s); the stored zone stays",
                      error.response.get("error"))
+            return None
+        except NotInstalled:
             return None
         except OSError as error:
             log.info("users.info unreachable (%s); the stored zone stays", type(error).__name__)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -33,6 +33,7 @@ from slack_sdk.webhook import WebhookClient
 
 from bot_core.outbox import OutboxItem, Refused, RetryLater, SendOutcome, Sent
 from handlers.slack.render import SlackMessage, render_home, render_reply, render_single
+from handlers.slack.workspaces import ClientFor, NotInstalled
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ class _Gone(Exception):
 class SlackReplySender:
     """The outbox's Slack sender; ``client_for`` gives the Web API client of a workspace."""
 
-    def __init__(self, client_for: Callable[[str], WebClient]) -> None:
+    def __init__(self, client_for: ClientFor) -> None:
         self._client_for = client_for
 
     def send(self, item: OutboxItem) -> SendOutcome:
@@ -73,7 +74,12 @@ class SlackReplySender:
         mode = target.get("mode")
         owner = str(target.get("user") or "")
         done = item.progress
-        client = self._client_for(item.workspace)
+        try:
+            client = self._client_for(item.workspace, target.get("team"),
+                                      bool(target.get("org")))
+        except NotInstalled:
+            log.info("a Slack reply for a workspace without the app was dropped")
+            return Refused("app not installed")
         try:
             if mode == "home":
                 client.views_publish(user_id=owner, view=render_home(item.reply, owner))

@@ -216,10 +216,10 @@ def test_only_setting_names_are_requested(
     assert "AWS_REGION, PATH" in caplog.text
 
 
-def test_extra_secret_names_and_new_settings_are_allowed(
+def test_the_oauth_secrets_and_new_settings_are_allowed(
         stage_path: str, moto_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """EXTRA_SECRET_NAMES are readable before Settings has them; a field added to Settings is
-    readable without touching the loader (the names are Settings' own, read when loading)."""
+    """The OAuth secrets are settings; a field added to Settings is readable without touching
+    the loader (the names are Settings' own, read when loading)."""
 
     class Grown(bot_core.settings.Settings):
         brand_new_secret: SecretStr | None = None
@@ -234,7 +234,8 @@ def test_extra_secret_names_and_new_settings_are_allowed(
 
     result = secrets.load_secrets_into_environ()
 
-    assert "TODOBOT_ENCRYPTION_KEY" in secrets.EXTRA_SECRET_NAMES
+    assert {"TODOBOT_ENCRYPTION_KEY", "SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET"} <= (
+        secrets.setting_names())
     assert result is not None and result.refused == ()
     assert result.loaded == ("BRAND_NEW_SECRET", "TODOBOT_ENCRYPTION_KEY")
     assert os.environ["BRAND_NEW_SECRET"] == "new-value"

@@ -182,16 +182,16 @@ def test_slack_people_keeps_the_zone_current_and_survives_failures(slack: SlackH
 
     ticks = [0.0]
     client = WebClient(token=BOT_TOKEN, base_url=slack.fake.base_url)
-    people = SlackPeople(lambda _workspace: client, monotonic=lambda: ticks[0])
+    people = SlackPeople(lambda _workspace, _team, _org: client, monotonic=lambda: ticks[0])
     slack.fake.zones["W9"] = "Asia/Tokyo"
     said = inbound("hi", user="W9", platform="slack")
 
-    assert people.with_timezone(said).timezone == "Asia/Tokyo"
+    assert people.with_timezone(said, {}).timezone == "Asia/Tokyo"
     slack.fake.zones["W9"] = "America/Chicago"  # travelled
-    assert people.with_timezone(said).timezone == "Asia/Tokyo"  # asked once an hour
+    assert people.with_timezone(said, {}).timezone == "Asia/Tokyo"  # asked once an hour
     ticks[0] += KEEP_SECONDS + 1
-    assert people.with_timezone(said).timezone == "America/Chicago"
+    assert people.with_timezone(said, {}).timezone == "America/Chicago"
     assert len(slack.fake.calls_to("users.info")) == 2
     slack.fake.fail("users.info", "user_not_found")
     ticks[0] += KEEP_SECONDS + 1
-    assert people.with_timezone(said).timezone is None  # the stored zone stays
+    assert people.with_timezone(said, {}).timezone is None  # the stored zone stays
