@@ -1,5 +1,5 @@
 """The ``todobot`` command line: chat in the terminal, migrate, serve, one scheduler sweep,
-the model usage report, Telegram helpers."""
+the model usage report, Telegram helpers, the Slack token key."""
 
 from __future__ import annotations
 
@@ -30,6 +30,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     usage.add_argument("--since", type=_day, default=None, metavar="YYYY-MM-DD",
                        help="count only the users' local days from this one on")
     _add_telegram_commands(commands)
+    slack = commands.add_parser("slack", help="Slack installations (OAuth mode)")
+    slack_actions = slack.add_subparsers(dest="slack_command", required=True)
+    slack_actions.add_parser(
+        "new-key", help="print a fresh TODOBOT_ENCRYPTION_KEY (it seals workspace tokens)")
+    slack_actions.add_parser(
+        "rotate-key", help="reseal every stored token with the first key of "
+                           "TODOBOT_ENCRYPTION_KEY (\"new,old\"), then drop the old one")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "migrate":
@@ -44,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _scheduler_run()
     if args.command == "usage":
         return _usage(args.since)
+    if args.command == "slack":
+        return _slack(args.slack_command)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 
@@ -89,6 +98,22 @@ def _usage(since: date | None) -> int:
     with Session(root.engine) as session:
         totals = user_totals(session, since)
     print(format_report(totals, root.settings.llm_prices, since))
+    return 0
+
+
+def _slack(command: str) -> int:
+    from models.sealed import TokenCipher
+
+    if command == "new-key":
+        print(TokenCipher.new_key())
+        return 0
+    from handlers import composition
+    from handlers.slack.installations import reseal_tokens
+
+    root = composition.root()
+    resealed = reseal_tokens(root.engine, root.token_cipher)
+    print(f"Resealed {resealed} stored Slack token(s) with the first key; the other keys "
+          "can now be removed from TODOBOT_ENCRYPTION_KEY.")
     return 0
 
 

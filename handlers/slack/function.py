@@ -39,10 +39,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         log.error("Slack is not configured: %s", error)
         return _response(500, "Slack is not configured")
     event = _normalised(event)
-    if _method(event) == "GET" and root.bolt_app.oauth_flow is None:
-        from handlers.slack.pages import HEADERS, not_installable_page
-
-        return {"statusCode": 404, "body": not_installable_page(), "headers": dict(HEADERS)}
+    if _method(event) == "GET":
+        return _install_route(root, event)
     try:
         response: dict[str, Any] = adapter.handle(event, context)  # type: ignore[no-untyped-call]
     except UNPARSEABLE:
@@ -60,6 +58,25 @@ def _normalised(event: dict[str, Any]) -> dict[str, Any]:
     normalised["isBase64Encoded"] = bool(event.get("isBase64Encoded", False))
     normalised["body"] = event.get("body") or ""
     return normalised
+
+
+def _install_route(root: composition.Root, event: dict[str, Any]) -> dict[str, Any]:
+    """``GET /slack/install`` and ``GET /slack/oauth_redirect``, chosen by path as the local
+    server does (Bolt's adapter shows the install page for a callback without a state, where
+    a refusal is the honest answer)."""
+    from slack_bolt.adapter.aws_lambda.handler import to_aws_response, to_bolt_request
+
+    from handlers.slack.pages import HEADERS, INSTALL_PATH, REDIRECT_PATH, not_installable_page
+
+    flow = root.bolt_app.oauth_flow
+    path = str(event.get("rawPath") or "")
+    if flow is None or path not in (INSTALL_PATH, REDIRECT_PATH):
+        return {"statusCode": 404, "body": not_installable_page(), "headers": dict(HEADERS)}
+    request = to_bolt_request(event)
+    response = (flow.handle_installation(request) if path == INSTALL_PATH
+                else flow.handle_callback(request))
+    aws: dict[str, Any] = to_aws_response(response)
+    return aws
 
 
 def _method(event: dict[str, Any]) -> str:

@@ -81,3 +81,23 @@ class ClockedStateStore(SQLAlchemyOAuthStateStore):
             result = conn.execute(delete(self.oauth_states).where(
                 and_(c.expire_at <= naive_utc(self._clock()))))
         return int(result.rowcount or 0)
+
+
+def reseal_tokens(engine: Engine, cipher: TokenCipher) -> int:
+    """Seal every stored token with the first key of ``cipher`` (after a new key was put first
+    in ``TODOBOT_ENCRYPTION_KEY``); returns how many values were resealed. Once it ran, the
+    old keys can be dropped from the setting. Values already under the first key are left."""
+    from models.tables import slack_bots, slack_installations
+
+    resealed = 0
+    with engine.begin() as conn:
+        for table in (slack_installations, slack_bots):
+            columns = [c for c in table.c if c.name in SLACK_TOKEN_COLUMNS]
+            for row in conn.execute(select(table.c.id, *columns)).mappings():
+                changes = {c.name: cipher.reseal(row[c.name]) for c in columns
+                           if row[c.name] is not None
+                           and not cipher.sealed_by_first_key(row[c.name])}
+                if changes:
+                    conn.execute(table.update().where(table.c.id == row["id"]).values(**changes))
+                    resealed += len(changes)
+    return resealed

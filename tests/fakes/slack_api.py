@@ -38,6 +38,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from tests.fakes.http import FakeResponse, LoopbackServer, RecordedRequest
+from tests.fakes.slack_oauth import SlackInstalls, path_query
 
 BOT_USER_ID = "UTODOBOT"
 BOT_ID = "BTODOBOT"
@@ -45,6 +46,8 @@ TEAM_ID = "T111"
 RESPONSE_URL = "response_url"
 """The target name of response_url posts (in scripts, exchanges and :meth:`summary`)."""
 RESPONSE_URL_MAX_POSTS = 5
+CONSENT = "oauth.authorize"
+"""The target name of visits to the consent page (``GET /oauth/v2/authorize``)."""
 
 
 @dataclass(frozen=True)
@@ -151,6 +154,9 @@ class FakeSlack:
         self._hook_ids = itertools.count(100_000_001)
         self.zones: dict[str, str] = {}
         """users.info's ``tz`` per user id (Slack's own example zone for anyone else)."""
+        self.installs = SlackInstalls()
+        """Workspaces, the consent page and tokens (tests/fakes/slack_oauth.py); once one is
+        added, every call's token is checked."""
 
     @property
     def url(self) -> str:
@@ -195,6 +201,7 @@ class FakeSlack:
             self._expired.clear()
             self._exchanges.clear()
             self.zones.clear()
+        self.installs.reset()
         self.server.requests.clear()
 
     # -- what was received -----------------------------------------------------------------
@@ -262,6 +269,12 @@ class FakeSlack:
     def _route(self, request: RecordedRequest) -> FakeResponse:
         at = time.monotonic()
         call = None
+        if request.path.startswith("/oauth/v2/authorize"):
+            response = self.installs.consent(path_query(request.path))
+            with self._lock:
+                self._exchanges.append(Exchange(at, CONSENT, request, response.status,
+                                                response.status == 302))
+            return response
         if request.path.startswith("/hooks/"):
             target = RESPONSE_URL
         else:
@@ -296,11 +309,18 @@ class FakeSlack:
         if scripted is not None and scripted.body is not None:
             return _response(scripted), False
         error = self._failures.get(call.method)
+        if error is None and call.method == "oauth.v2.access":
+            body = self.installs.access(call.params, call.token or "")
+            return FakeResponse(body=body, delay=delay), bool(body.get("ok"))
+        if error is None and self.installs.checking:
+            error = self.installs.token_error(call.token)
         if error is not None:
             return FakeResponse(body={"ok": False, "error": error}, delay=delay), False
         return FakeResponse(body=self._answer(call), delay=delay), True
 
     def _answer(self, call: ApiCall) -> dict[str, Any]:
+        if call.method == "auth.test" and self.installs.checking:
+            return self.installs.auth_test(call.token)
         if call.method == "auth.test":
             return {"ok": True, "url": "https://example.slack.com/", "team": "Example",
                     "user": "todobot", "team_id": TEAM_ID, "user_id": BOT_USER_ID,

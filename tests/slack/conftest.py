@@ -89,3 +89,25 @@ def llm(slack: SlackHarness, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOp
         _reset_process_state()
         yield fake
         _reset_process_state()
+
+
+ENCRYPTION_KEY = "Nsn5ZvTQ6c0bq0nY3wTDl8eYJ6I0Z6dQy0bqbKQ3Y2s="
+"""A fixed Fernet key for the OAuth tests (URL-safe base64 of 32 bytes; a test key only)."""
+
+
+@pytest.fixture
+def oauth(slack: SlackHarness, monkeypatch: pytest.MonkeyPatch) -> SlackHarness:
+    """handler() in the any-workspace mode: no SLACK_BOT_TOKEN, the OAuth client and the
+    encryption key set, the fake's app settings holding the redirect URL; no workspace
+    installed yet (tests/slack/oauth_harness.py installs them)."""
+    from tests.fakes.slack_oauth import CLIENT_ID, CLIENT_SECRET
+    from tests.slack.oauth_harness import REDIRECT_URL
+
+    monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
+    monkeypatch.setenv("SLACK_CLIENT_ID", CLIENT_ID)
+    monkeypatch.setenv("SLACK_CLIENT_SECRET", CLIENT_SECRET)
+    monkeypatch.setenv("SLACK_REDIRECT_URI", REDIRECT_URL)
+    monkeypatch.setenv("TODOBOT_ENCRYPTION_KEY", ENCRYPTION_KEY)
+    slack.fake.installs.redirect_url = REDIRECT_URL
+    _reset_process_state()
+    return slack
