@@ -252,7 +252,8 @@ def test_after_app_uninstalled_nothing_is_sent_there_and_a_reinstall_works(
 
     assert install(oauth, ACME).callback.status == 200
     dm(oauth, ACME, "list", user="U1")
-    assert "renew passport" in said(posts_to(oauth, "T0ACME")[-1])  # the list survived the uninstall
+    # the list survived the uninstall
+    assert "renew passport" in said(posts_to(oauth, "T0ACME")[-1])
 
 
 def test_an_unsent_reply_of_an_uninstalled_workspace_is_dropped(
