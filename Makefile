@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 # Node tools for the deployment (osls, serverless-offline), pinned by package-lock.json.
 NODE_STAMP := node_modules/.installed
 OSLS       := node_modules/.bin/osls
+CHROMEDRIVER := /usr/bin/chromedriver
 
 .PHONY: run test lint typecheck pytest bench serve clean deploy-check offline
 
@@ -43,9 +44,18 @@ typecheck: $(VENV)/.installed-dev
 
 ## pytest: two workers (most tests wait on loopback servers, so two halve the time), then
 ## the tests that restart PostgreSQL, alone
-pytest: $(VENV)/.installed-dev $(NODE_STAMP)
+pytest: $(VENV)/.installed-dev $(NODE_STAMP) $(CHROMEDRIVER)
 	$(BIN)/pytest -n 2 -m "not serial"
 	$(BIN)/pytest -m serial
+
+# Debian's chromium and its chromedriver: the Slack install pages are tested in a real browser.
+$(CHROMEDRIVER):
+	@[ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null || { \
+	  echo "Install Debian's chromium and chromium-driver (the install pages are tested in them)"; \
+	  exit 1; }
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver || { \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium \
+	  chromium-driver; }
 
 $(NODE_STAMP): package.json package-lock.json infra/offline/patch-serverless-offline.mjs
 	npm ci --no-audit --no-fund

@@ -14,15 +14,17 @@ import logging
 from typing import Any
 
 from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
+from slack_bolt.error import BoltError
 from slack_bolt.listener.builtins import TokenRevocationListeners
 from slack_bolt.oauth import OAuthFlow
 from slack_bolt.oauth.callback_options import CallbackOptions, FailureArgs, SuccessArgs
 from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
-from slack_sdk.oauth.installation_store import InstallationStore
+from slack_sdk.oauth.installation_store import Installation, InstallationStore
 from slack_sdk.oauth.state_store import OAuthStateStore
 
 from bot_core.settings import Settings
+from handlers.access import Access
 from handlers.slack.pages import (
     HEADERS,
     INSTALL_PATH,
@@ -38,8 +40,20 @@ TOKEN_ROTATION_MINUTES = 120
 """Refresh a rotating token that expires within this (Bolt's default)."""
 
 
+class TeamNotAllowed(BoltError):
+    """``SLACK_ALLOWED_TEAMS`` does not list the workspace (nor its org) that is installing."""
+
+
 class TodobotOAuthFlow(OAuthFlow):
-    """Bolt's flow with Todobot's install page."""
+    """Bolt's flow with Todobot's install page; an install by a workspace the allow-list
+    (``SLACK_ALLOWED_TEAMS``) does not admit is refused before anything is stored."""
+
+    access: Access = Access()
+
+    def store_installation(self, request: BoltRequest, installation: Installation) -> None:
+        if not self.access.slack(installation.team_id, installation.enterprise_id):
+            raise TeamNotAllowed("this workspace is not on SLACK_ALLOWED_TEAMS")
+        super().store_installation(request, installation)
 
     def build_install_page_html(self, url: str, request: BoltRequest) -> str:
         return install_page(url, list(self.settings.scopes or []))
@@ -71,8 +85,10 @@ def build_oauth_flow(settings: Settings, installation_store: InstallationStore,
         token_rotation_expiration_minutes=TOKEN_ROTATION_MINUTES,
         logger=logging.getLogger("todobot.slack.oauth"),
     )
-    return TodobotOAuthFlow(client=client, settings=oauth_settings,
+    flow = TodobotOAuthFlow(client=client, settings=oauth_settings,
                             logger=logging.getLogger("todobot.slack.oauth"))
+    flow.access = Access.from_settings(settings)
+    return flow
 
 
 def _succeeded(args: SuccessArgs) -> BoltResponse:
@@ -87,8 +103,11 @@ def _succeeded(args: SuccessArgs) -> BoltResponse:
 
 
 def _failed(args: FailureArgs) -> BoltResponse:
-    log.info("an installation failed: %s", args.reason)
-    return BoltResponse(status=args.suggested_status_code, body=failure_page(args.reason),
+    reason, status = args.reason, args.suggested_status_code
+    if isinstance(args.error, TeamNotAllowed):
+        reason, status = "team_not_allowed", 403
+    log.info("an installation failed: %s", reason)
+    return BoltResponse(status=status, body=failure_page(reason),
                         headers=_headers_clearing_state(args))
 
 

@@ -121,6 +121,10 @@ _FAILURES = {
         "Slack did not accept the sign-in",
         "The sign-in code was refused or had already been used. Start again from the install "
         "page."),
+    "team_not_allowed": (
+        "This Todobot is not open to your workspace",
+        "Its administrator lets only some workspaces use it, and yours is not one of them. "
+        "Nothing was installed."),
     "storage_error": (
         "Todobot could not save the installation",
         "Nothing was installed. Please try again in a minute."),

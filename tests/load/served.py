@@ -140,17 +140,17 @@ def server_environment(database_url: str, telegram: FakeTelegram, slack: FakeSla
     return env
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
 
 
 @contextmanager
-def todobot_serve(env: dict[str, str]) -> Iterator[Served]:
-    """``todobot serve`` on a free port until the block ends (stopped even if the block
-    fails; its log shown then)."""
-    port = _free_port()
+def todobot_serve(env: dict[str, str], port: int | None = None) -> Iterator[Served]:
+    """``todobot serve`` on ``port`` (a free one by default) until the block ends (stopped even
+    if the block fails; its log shown then)."""
+    port = port or free_port()
     with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryFile() as log:
         (Path(tmp) / "sitecustomize.py").write_text(SITECUSTOMIZE)
         stacks = Path(tmp) / "stacks.json"

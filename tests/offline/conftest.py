@@ -44,9 +44,11 @@ from tests.fakes.http import FakeResponse
 from tests.fakes.moto_sqs import create_fifo_queue, queue_counts, receive_all, start_moto_server
 from tests.fakes.openai_server import FakeOpenAI, Step
 from tests.fakes.slack_api import FakeSlack
+from tests.fakes.slack_oauth import CLIENT_ID, CLIENT_SECRET
 from tests.fakes.telegram_api import DEFAULT_TOKEN, DEFAULT_USERNAME, FakeTelegram
 from tests.offline.stack import REGION, STAGE, OfflineStack, serverless_config, wait_for
 from tests.pg_databases import temporary_database
+from tests.slack.conftest import ENCRYPTION_KEY
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -63,8 +65,10 @@ SECRETS = {
     "SLACK_BOT_TOKEN": SLACK_BOT_TOKEN, "SLACK_SIGNING_SECRET": SLACK_SIGNING_SECRET,
     "OPENAI_API_KEY": OPENAI_API_KEY,
 }
-"""What SSM holds besides ``DATABASE_URL`` (not there: the Slack OAuth pair and the encryption
-key, optional settings)."""
+"""What SSM holds besides ``DATABASE_URL`` (the queue stack serves one Slack workspace)."""
+OAUTH = {"SLACK_CLIENT_ID": CLIENT_ID, "SLACK_CLIENT_SECRET": CLIENT_SECRET,
+         "TODOBOT_ENCRYPTION_KEY": ENCRYPTION_KEY}
+"""The no-queue stack serves any workspace that installs it (OAuth) instead."""
 
 
 @dataclass
@@ -229,7 +233,8 @@ class Stacks:
     queue: OfflineStack
     """The queue path, secrets from SSM: as in AWS."""
     no_queue: OfflineStack
-    """No queue, secrets in the environment: ``make offline``'s default."""
+    """No queue, secrets in the environment: ``make offline``'s default; Slack for any
+    workspace (OAuth)."""
 
 
 @pytest.fixture(scope="package")
@@ -250,9 +255,11 @@ def stacks(tmp_path_factory: pytest.TempPathFactory, database: Database, aws: Aw
         logs / "osls-offline-queue.log",
     )
     no_queue = OfflineStack(
-        {**public_settings(fakes), "DATABASE_URL": database.url, **SECRETS},
+        {**public_settings(fakes), "DATABASE_URL": database.url, **SECRETS, **OAUTH},
         logs / "osls-offline-no-queue.log",
     )
+    no_queue.environment["SLACK_REDIRECT_URI"] = f"{no_queue.url}/slack/oauth_redirect"
+    no_queue.environment.pop("SLACK_BOT_TOKEN")
     try:
         queue.launch()
         no_queue.launch()

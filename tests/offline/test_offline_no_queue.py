@@ -6,11 +6,14 @@ database and fakes as the first."""
 
 from __future__ import annotations
 
+import http.client
 import json
+from urllib.parse import urlencode
 
 import pytest
 
 from tests.conftest import count
+from tests.fakes.slack_oauth import FakeWorkspace
 from tests.offline.conftest import (
     TELEGRAM_SECRET,
     Database,
@@ -22,6 +25,10 @@ from tests.offline.conftest import (
 from tests.offline.stack import OfflineStack
 from tests.offline.test_offline_slack import FORM, send, slash_command
 from tests.offline.test_offline_telegram import SECRET_HEADER, command
+from tests.slack.oauth_harness import STATE_COOKIE, Page, consent
+
+GRID_WORKSPACE = FakeWorkspace("T111", "Test", enterprise_id="E111", enterprise_name="Org Name")
+"""The workspace of Bolt's slash-command fixture (in an Enterprise Grid org)."""
 
 
 @pytest.fixture
@@ -50,11 +57,39 @@ def test_the_telegram_webhook_answers_after_the_reply(clean: OfflineStack, datab
     assert "Offline SQS" not in clean.log()  # serverless-offline-sqs not even loaded
 
 
-def test_a_slack_slash_command_is_answered_before_the_ack(clean: OfflineStack,
-                                                          fakes: Fakes) -> None:
+def _get(stack: OfflineStack, path: str, cookie: str | None = None) -> Page:
+    """A browser's GET through serverless-offline's HTTP API (no redirect followed)."""
+    conn = http.client.HTTPConnection("127.0.0.1", stack.http_port, timeout=60)
+    try:
+        conn.request("GET", path, headers={"Cookie": cookie} if cookie else {})
+        response = conn.getresponse()
+        body = response.read().decode()
+        headers = {k.lower(): v for k, v in response.getheaders()}
+    finally:
+        conn.close()
+    return Page(response.status, body, headers)
+
+
+def test_a_workspace_installs_the_app_then_its_slash_command_is_answered_before_the_ack(
+        clean: OfflineStack, database: Database, fakes: Fakes) -> None:
+    """The OAuth flow through serverless-offline's HTTP API emulation (payload 2.0: the query
+    and the cookie as API Gateway passes them), then the workspace's own token at work."""
+    fakes.slack.installs.redirect_url = f"{clean.url}/slack/oauth_redirect"
+    fakes.slack.installs.add(GRID_WORKSPACE)
+    page = _get(clean, "/slack/install")
+    assert page.status == 200, clean.log_tail()
+    state = page.state_cookie()
+    status, query = consent(page.authorize_url())
+    assert status == 302 and query["state"] == state
+    done = _get(clean, f"/slack/oauth_redirect?{urlencode(query)}", f"{STATE_COOKIE}={state}")
+    assert done.status == 200 and "Todobot is in Org Name" not in done.html
+    assert "Todobot is in Test" in done.html, done.html[:300]
+    assert count(database.engine, "slack_bots", "team_id = 'T111'") == 1
     hook = fakes.slack.hook_url()
 
     reply = send(clean, slash_command(hook, "add buy bread"), FORM)
 
     assert reply.status == 200, clean.log_tail()
     assert [post.message["text"] for post in fakes.slack.hook_posts] == ["Added #1: buy bread"]
+    (token,) = fakes.slack.installs.live_tokens("T111")
+    assert [call.token for call in fakes.slack.calls_to("auth.test")] == [token, token]

@@ -31,7 +31,7 @@ def test_everything_goes_to_the_one_route() -> None:
 def test_events_shortcut_home_and_minimal_scopes() -> None:
     manifest = _manifest()
     assert sorted(manifest["settings"]["event_subscriptions"]["bot_events"]) == [
-        "app_home_opened", "app_mention", "message.im"]
+        "app_home_opened", "app_mention", "app_uninstalled", "message.im", "tokens_revoked"]
     (shortcut,) = manifest["features"]["shortcuts"]
     assert (shortcut["name"], shortcut["type"], shortcut["callback_id"]) == (
         "Add as task", "message", SHORTCUT_CALLBACK_ID)
@@ -41,3 +41,17 @@ def test_events_shortcut_home_and_minimal_scopes() -> None:
     assert sorted(manifest["oauth_config"]["scopes"]["bot"]) == [
         "app_mentions:read", "chat:write", "commands", "im:history", "users:read"]
     assert "user" not in manifest["oauth_config"]["scopes"]
+
+
+def test_the_install_asks_for_the_manifests_scopes_and_redirects_to_the_route() -> None:
+    from bot_core.settings import Settings
+    from handlers.slack.oauth import scopes_of
+    from handlers.slack.pages import REDIRECT_PATH, SCOPE_REASONS
+
+    manifest = _manifest()
+    bot_scopes = manifest["oauth_config"]["scopes"]["bot"]
+    assert scopes_of(Settings()) == bot_scopes
+    assert set(SCOPE_REASONS) == set(bot_scopes)  # the install page explains each one
+    assert manifest["oauth_config"]["redirect_urls"] == [f"https://YOUR-API{REDIRECT_PATH}"]
+    assert manifest["settings"]["org_deploy_enabled"] is True
+    assert manifest["settings"]["token_rotation_enabled"] is False

@@ -345,3 +345,19 @@ def test_an_org_wide_install_answers_every_workspace_of_the_org(
         assert list(scope) == ["E0GRID"]  # one person across the org's workspaces
     assert uninstalled(oauth, GRID)["statusCode"] == 200
     assert count(engine, "slack_bots") == count(engine, "slack_installations") == 0
+
+
+def test_the_allow_list_refuses_the_install_of_another_workspace(
+        oauth: SlackHarness, engine: Engine, monkeypatch: pytest.MonkeyPatch,
+        reset_slack: Any) -> None:
+    monkeypatch.setenv("SLACK_ALLOWED_TEAMS", "T0BETA")
+    reset_slack()
+    for workspace in (ACME, BETA):
+        oauth.fake.installs.add(workspace)
+
+    refused = install(oauth, ACME).callback
+
+    assert refused.status == 403 and "not open to your workspace" in refused.html
+    assert count(engine, "slack_bots") == count(engine, "slack_installations") == 0
+    assert install(oauth, BETA).callback.status == 200
+    assert count(engine, "slack_bots", "team_id = 'T0BETA'") == 1
