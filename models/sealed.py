@@ -10,7 +10,7 @@ commas to rotate: the first seals, every one of them opens (``MultiFernet``), an
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -57,19 +57,11 @@ class TokenCipher:
         return self._multi.encrypt(plain.encode()).decode()
 
     def open(self, sealed: str) -> str:
-        try:
-            return self._multi.decrypt(sealed.encode()).decode()
-        except InvalidToken as error:
-            raise UnreadableSecret("a stored secret does not open with TODOBOT_ENCRYPTION_KEY"
-                                   ) from error
+        return _readable(self._multi.decrypt, sealed)
 
     def reseal(self, sealed: str) -> str:
         """The same secret sealed with the first key (a no-op in meaning, new bytes)."""
-        try:
-            return self._multi.rotate(sealed.encode()).decode()
-        except InvalidToken as error:
-            raise UnreadableSecret("a stored secret does not open with TODOBOT_ENCRYPTION_KEY"
-                                   ) from error
+        return _readable(self._multi.rotate, sealed)
 
     def sealed_by_first_key(self, sealed: str) -> bool:
         try:
@@ -77,6 +69,14 @@ class TokenCipher:
         except InvalidToken:
             return False
         return True
+
+
+def _readable(step: Callable[[bytes], bytes], sealed: str) -> str:
+    try:
+        return step(sealed.encode()).decode()
+    except InvalidToken as error:
+        raise UnreadableSecret("a stored secret does not open with TODOBOT_ENCRYPTION_KEY"
+                               ) from error
 
 
 class SealedText(TypeDecorator[str]):

@@ -326,18 +326,25 @@ def _slack_common() -> list[Any]:
     ]
 
 
+def _slack_bot() -> list[Any]:
+    """The workspace and its bot: in both tables."""
+    return [
+        Column("team_id", String(32)),
+        Column("team_name", String(200)),
+        Column("bot_token", Text),
+        Column("bot_id", String(32)),
+        Column("bot_user_id", String(32)),
+        Column("bot_scopes", String(1000)),
+        Column("bot_refresh_token", Text),
+        Column("bot_token_expires_at", DateTime),
+    ]
+
+
 slack_installations = Table(
     "slack_installations", SQLModel.metadata,
     *_slack_common(),
     Column("enterprise_url", String(200)),
-    Column("team_id", String(32)),
-    Column("team_name", String(200)),
-    Column("bot_token", Text),
-    Column("bot_id", String(32)),
-    Column("bot_user_id", String(32)),
-    Column("bot_scopes", String(1000)),
-    Column("bot_refresh_token", Text),
-    Column("bot_token_expires_at", DateTime),
+    *_slack_bot(),
     Column("user_id", String(32), nullable=False),
     Column("user_token", Text),
     Column("user_scopes", String(1000)),
@@ -357,14 +364,7 @@ slack_installations = Table(
 slack_bots = Table(
     "slack_bots", SQLModel.metadata,
     *_slack_common(),
-    Column("team_id", String(32)),
-    Column("team_name", String(200)),
-    Column("bot_token", Text),
-    Column("bot_id", String(32)),
-    Column("bot_user_id", String(32)),
-    Column("bot_scopes", String(1000)),
-    Column("bot_refresh_token", Text),
-    Column("bot_token_expires_at", DateTime),
+    *_slack_bot(),
     Column("is_enterprise_install", Boolean, nullable=False),
     Column("installed_at", DateTime, nullable=False),
     Index("slack_bots_idx", "client_id", "enterprise_id", "team_id", "installed_at"),

@@ -27,11 +27,8 @@ def _common() -> list[sa.Column]:  # type: ignore[type-arg]
     ]
 
 
-def upgrade() -> None:
-    op.create_table(
-        "slack_installations",
-        *_common(),
-        sa.Column("enterprise_url", sa.String(length=200), nullable=True),
+def _bot() -> list[sa.Column]:  # type: ignore[type-arg]
+    return [
         sa.Column("team_id", sa.String(length=32), nullable=True),
         sa.Column("team_name", sa.String(length=200), nullable=True),
         sa.Column("bot_token", sa.Text(), nullable=True),
@@ -40,6 +37,15 @@ def upgrade() -> None:
         sa.Column("bot_scopes", sa.String(length=1000), nullable=True),
         sa.Column("bot_refresh_token", sa.Text(), nullable=True),
         sa.Column("bot_token_expires_at", sa.DateTime(), nullable=True),
+    ]
+
+
+def upgrade() -> None:
+    op.create_table(
+        "slack_installations",
+        *_common(),
+        sa.Column("enterprise_url", sa.String(length=200), nullable=True),
+        *_bot(),
         sa.Column("user_id", sa.String(length=32), nullable=False),
         sa.Column("user_token", sa.Text(), nullable=True),
         sa.Column("user_scopes", sa.String(length=1000), nullable=True),
@@ -59,14 +65,7 @@ def upgrade() -> None:
     op.create_table(
         "slack_bots",
         *_common(),
-        sa.Column("team_id", sa.String(length=32), nullable=True),
-        sa.Column("team_name", sa.String(length=200), nullable=True),
-        sa.Column("bot_token", sa.Text(), nullable=True),
-        sa.Column("bot_id", sa.String(length=32), nullable=True),
-        sa.Column("bot_user_id", sa.String(length=32), nullable=True),
-        sa.Column("bot_scopes", sa.String(length=1000), nullable=True),
-        sa.Column("bot_refresh_token", sa.Text(), nullable=True),
-        sa.Column("bot_token_expires_at", sa.DateTime(), nullable=True),
+        *_bot(),
         sa.Column("is_enterprise_install", sa.Boolean(), nullable=False),
         sa.Column("installed_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
