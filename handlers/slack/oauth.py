@@ -11,6 +11,7 @@ nothing and answers a failure page with Bolt's suggested status (400 or 401).
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
@@ -64,6 +65,26 @@ class TodobotOAuthFlow(OAuthFlow):
         return response
 
 
+class _NoCodes(logging.Filter):
+    """Bolt's flow logs a failed exchange with its one-time code; the code goes, the rest of
+    the line stays."""
+
+    _CODE = re.compile(r"code: \S+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "code:" in message:
+            record.msg, record.args = self._CODE.sub("code: [redacted]", message), None
+        return True
+
+
+def _flow_logger() -> logging.Logger:
+    logger = logging.getLogger("todobot.slack.oauth")
+    if not any(isinstance(f, _NoCodes) for f in logger.filters):
+        logger.addFilter(_NoCodes())
+    return logger
+
+
 def scopes_of(settings: Settings) -> list[str]:
     return [scope.strip() for scope in settings.slack_scopes.split(",") if scope.strip()]
 
@@ -83,10 +104,9 @@ def build_oauth_flow(settings: Settings, installation_store: InstallationStore,
         installation_store=installation_store, state_store=state_store,
         state_expiration_seconds=settings.slack_state_seconds,
         token_rotation_expiration_minutes=TOKEN_ROTATION_MINUTES,
-        logger=logging.getLogger("todobot.slack.oauth"),
+        logger=_flow_logger(),
     )
-    flow = TodobotOAuthFlow(client=client, settings=oauth_settings,
-                            logger=logging.getLogger("todobot.slack.oauth"))
+    flow = TodobotOAuthFlow(client=client, settings=oauth_settings, logger=_flow_logger())
     flow.access = Access.from_settings(settings)
     return flow
 
