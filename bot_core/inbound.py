@@ -8,7 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bot_core.safe_text import storable
 
-ActionKind = Literal["done", "undo", "delete", "snooze", "purge"]
+ActionKind = Literal["done", "undo", "delete", "snooze", "purge", "link", "forget", "cancel"]
+"""Task buttons, plus the account ones: ``link`` (number: the link code's id) confirms a link,
+``forget`` deletes the person, ``cancel`` answers a question with no."""
 ListView = Literal["open", "done", "all", "today", "upcoming"]
 ButtonView = Literal["open", "done", "all", "today", "upcoming", "reminder"]
 """Where a button was: under a list (redrawn after the press) or under a reminder."""
@@ -49,6 +51,9 @@ class Inbound(BaseModel):
     delivery_key: str | None = Field(default=None, max_length=200)
     timezone: str | None = Field(default=None, max_length=64)
     """The person's IANA zone when the platform tells it (Slack's users.info); kept current."""
+    private: bool = False
+    """Only this person reads the answer (a private chat or DM, an ephemeral Slack answer):
+    link codes, exports and /forget are given only then."""
 
     @field_validator("*", mode="before")
     @classmethod

@@ -86,18 +86,18 @@ SendOutcome = Sent | RetryLater | Refused
 
 
 def add_to_outbox(session: Session, *, platform: str, workspace: str, delivery_key: str | None,
-                  target: str, reply: Reply, now: datetime) -> int:
+                  target: str, reply: Reply, now: datetime, user_id: str | None = None) -> int:
     """Write a reply to send, inside the caller's transaction; its id.
 
     The row is not due for the scheduler until a lease's time has passed: the worker that
     wrote it sends it right after the commit (its lease does not look at the due time), and a
     sweep in between must not take it from under it (the reply would go out late, and the
-    conversation's replies out of order)."""
+    conversation's replies out of order). ``user_id``: whom it is for (None: a stranger)."""
     row_id = session.execute(
         insert(OutboxMessage.__table__)  # type: ignore[attr-defined]
         .values(platform=platform, workspace=workspace, delivery_key=delivery_key,
                 target=target, reply=reply.model_dump_json(exclude_defaults=True),
-                created_at=now, next_attempt_at=now + LEASE, attempts=0)
+                created_at=now, next_attempt_at=now + LEASE, attempts=0, user_id=user_id)
         .returning(col(OutboxMessage.id))
     ).scalar_one()
     return int(row_id)

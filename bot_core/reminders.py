@@ -45,6 +45,7 @@ class _Row:
     delivery_key: str
     target: str
     reply: Reply
+    user_id: str
 
 
 def reminder_reply(task: Task, now: datetime, profile: Profile) -> Reply:
@@ -86,7 +87,8 @@ class Reminders:
                 if not task.completed and task.origin_target and task.origin_platform:
                     rows.append(_Row(task.origin_platform, task.origin_workspace or "",
                                      f"{REMIND_KEY}:{task.id}:{fired_at:%Y%m%dT%H%M%S}",
-                                     task.origin_target, reminder_reply(task, now, profile)))
+                                     task.origin_target, reminder_reply(task, now, profile),
+                                     task.user_id))
                 changes.append({"task_id": task.id, "new_remind_at": task.remind_at,
                                 "new_due": task.due_date, "new_has_time": task.due_has_time,
                                 "new_rule": task.recurrence})
@@ -128,7 +130,7 @@ class Reminders:
                 if reply is not None:
                     rows.append(_Row(user.digest_platform, user.digest_workspace or "",
                                      f"{DIGEST_KEY}:{user.id}:{user.digest_next_at:%Y%m%d}",
-                                     user.digest_target, reply))
+                                     user.digest_target, reply, user.id))
                 # Skip the days an outage missed: the next digest is the next one from now.
                 user.digest_next_at = next_digest(at, user.timezone, now)
             session.flush()
@@ -153,7 +155,8 @@ def _write(session: Session, rows: list[_Row], now: datetime) -> list[int]:
         return []
     values = [{"platform": r.platform, "workspace": r.workspace, "delivery_key": r.delivery_key,
                "target": r.target, "reply": r.reply.model_dump_json(exclude_defaults=True),
-               "created_at": now, "next_attempt_at": now + LEASE, "attempts": 0}
+               "created_at": now, "next_attempt_at": now + LEASE, "attempts": 0,
+               "user_id": r.user_id}
               for r in rows]
     ids = session.execute(insert(OutboxMessage).returning(col(OutboxMessage.id)),
                           values).scalars().all()

@@ -14,8 +14,11 @@ Bucket = Literal["overdue", "today", "later", "someday"]
 
 ACTION_LABELS: dict[ActionKind, str] = {
     "done": "Done", "undo": "Reopen", "delete": "Delete", "snooze": "Snooze",
-    "purge": "Delete all completed",
+    "purge": "Delete all completed", "link": "Link", "forget": "Delete everything",
+    "cancel": "Cancel",
 }
+UNNUMBERED: frozenset[ActionKind] = frozenset({"purge", "link", "forget", "cancel"})
+"""Buttons that answer a question rather than act on one task."""
 SNOOZE_LABELS: dict[SnoozePreset, str] = {
     "20m": "20 min", "1h": "1 hour", "3h": "3 hours", "morning": "Tomorrow",
 }
@@ -60,8 +63,8 @@ class Action(BaseModel):
         """Button text, e.g. "Done #3", "Snooze 1 hour"; under a reminder (one task) no number."""
         if self.kind == "snooze" and self.snooze is not None:
             return f"⏰ {SNOOZE_LABELS[self.snooze]}"
-        if self.kind == "purge":
-            return ACTION_LABELS["purge"]
+        if self.kind in UNNUMBERED:
+            return ACTION_LABELS[self.kind]
         if self.view == "reminder":
             return ACTION_LABELS[self.kind]
         return f"{ACTION_LABELS[self.kind]} #{self.number}"

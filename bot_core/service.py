@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session
 
+from bot_core.accounts import account_turn
 from bot_core.brains.base import Brain, BrainRequest, BrainUnavailable
 from bot_core.commands import KNOWN_COMMANDS, CommandRouter, list_reply, parse_command
 from bot_core.conversations import (
@@ -176,14 +177,26 @@ class TodoService:
             tools = TaskTools(session, user_id, now=now, profile=self._profile(session, user_id),
                               origin=origin)
             settings = SettingsStore(session, user_id, now, origin)
-            reply, conversation_id = self._instant(session, inbound, tools, settings,
-                                                   conversation_id)
+            account = account_turn(session, inbound, user_id, now)
+            if account is not None and account.user_id is None:  # forgotten: keep nothing
+                outbox_id = self._queue_reply(session, where, account.reply)
+                uow.commit()
+                return TurnResult(reply=account.reply, outbox_id=outbox_id)
+            if account is not None:
+                reply = account.reply
+                if account.user_id != user_id:  # merged into the other side, or unlinked
+                    user_id = account.user_id or user_id
+                    conversation_id = current_conversation(
+                        session, user_id, inbound.platform, inbound.chat_key)
+            else:
+                reply, conversation_id = self._instant(session, inbound, tools, settings,
+                                                       conversation_id)
             reply = _asking_zone(reply, tools.calls)
             if _was_cut(inbound):
                 reply = reply.model_copy(update={"text": f"{reply.text}\n{CUT_TEXT}"})
             store_turn(session, conversation_id, user_id, _user_text(inbound),
                        reply.as_plain_text(), tools.calls, now=now)
-            outbox_id = self._queue_reply(session, where, reply)
+            outbox_id = self._queue_reply(session, where, reply, user_id)
             uow.commit()
         return TurnResult(reply=reply, outbox_id=outbox_id)
 
@@ -215,7 +228,7 @@ class TodoService:
             tools = TaskTools(uow.session, user_id, now=self._clock(),
                               profile=self._profile(uow.session, user_id))
             reply = list_reply(tools, view)
-            outbox_id = self._queue_reply(uow.session, where, reply)
+            outbox_id = self._queue_reply(uow.session, where, reply, user_id)
             uow.commit()
         return TurnResult(reply=reply, outbox_id=outbox_id)
 
@@ -271,7 +284,7 @@ class TodoService:
             record_usage(session, context.user_id, day, now, meter)
             store_turn(session, context.conversation_id, context.user_id, user_text,
                        reply.as_plain_text(), final.calls, now=now, usage=meter.to_json())
-            outbox_id = self._queue_reply(session, where, reply)
+            outbox_id = self._queue_reply(session, where, reply, context.user_id)
             uow.commit()
         return TurnResult(reply=reply, outbox_id=outbox_id)
 
@@ -344,12 +357,13 @@ class TodoService:
     def _profile(session: Session, user_id: str) -> Profile:
         return read_settings(session, user_id).profile
 
-    def _queue_reply(self, session: Session, where: Where | None, reply: Reply) -> int | None:
+    def _queue_reply(self, session: Session, where: Where | None, reply: Reply,
+                     user_id: str | None = None) -> int | None:
         if where is None:
             return None
         return add_to_outbox(session, platform=where.platform, workspace=where.workspace,
                              delivery_key=where.delivery_key, target=where.target, reply=reply,
-                             now=self._clock())
+                             now=self._clock(), user_id=user_id)
 
 
 def _asking_zone(reply: Reply, calls: list[ToolCall]) -> Reply:

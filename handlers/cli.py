@@ -130,8 +130,9 @@ def _serve(host: str, port: int) -> int:
     import uvicorn
 
     from handlers import composition
-    from handlers.http_app import build_app
+    from handlers.http_app import QueryFreeAccessLog, build_app
 
+    logging.getLogger("uvicorn.access").addFilter(QueryFreeAccessLog())
     uvicorn.run(build_app(composition.root(), local=True), host=host, port=port,
                 log_level="info")
     return 0

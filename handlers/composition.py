@@ -238,7 +238,10 @@ class Root:
                 client_secret=secret.get_secret_value() if secret else None,
                 token_rotation_expiration_minutes=TOKEN_ROTATION_MINUTES,
                 # auth.test once per token and container, not on every request's ack path
-                cache_enabled=True, client=self.slack_api)
+                cache_enabled=True, client=self.slack_api,
+                # The bot rows only, as the worker's and scheduler's clients read them: a token
+                # one path refreshed is the one the other finds (Slack uses a refresh token once).
+                bot_only=True)
             flow = build_oauth_flow(self.settings, store, self.slack_states, self.slack_api)
             return SlackOAuth(flow=flow, authorize=authorize, store=store)
         return self._once("slack_oauth", build)

@@ -37,6 +37,17 @@ served. A waiting request holds a thread but no database connection."""
 SWEEP_EVERY_SECONDS = 5.0
 
 
+class QueryFreeAccessLog(logging.Filter):
+    """uvicorn's access log without query strings: the OAuth callback's carries a one-time
+    code and state (``todobot serve``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            record.args = (*args[:2], args[2].split("?", 1)[0], *args[3:])
+        return True
+
+
 def build_app(root: Root, *, local: bool = False) -> Starlette:
     """The routes on ``root``; ``local`` adds Slack's route and the background sweep."""
 

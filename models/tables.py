@@ -226,6 +226,8 @@ class OutboxMessage(SQLModel, table=True):
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     failed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     failure: str | None = Field(default=None, max_length=200)
+    # The person the reply is to (what /forget deletes with them); null for a stranger's.
+    user_id: str | None = Field(default=None, max_length=64, index=True)
 
 
 class Stranger(SQLModel, table=True):
@@ -376,3 +378,42 @@ slack_oauth_states = Table(
     Column("state", String(200), nullable=False, index=True),
     Column("expire_at", DateTime, nullable=False, index=True),
 )
+
+
+# -- one person across apps ------------------------------------------------------------------
+
+
+class LinkCode(SQLModel, table=True):
+    """A one-time code that links another chat account to this person (``/link``): only its
+    hash is kept. It is bound to the account that asked for it, valid until ``expires_at``, and
+    used once: ``claimed_*`` is the account that typed it (waiting for its confirmation),
+    ``used_at`` when the link was made."""
+
+    __tablename__ = "link_codes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code_hash: str = Field(max_length=64, index=True)
+    user_id: str = Field(
+        sa_column=Column(String(64), ForeignKey("users.id", ondelete="CASCADE"), nullable=False,
+                         index=True))
+    platform: str = Field(max_length=32)
+    workspace: str = Field(default="", max_length=64)
+    external_user_id: str = Field(max_length=64)
+    created_at: datetime = _created_at()
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    claimed_platform: str | None = Field(default=None, max_length=32)
+    claimed_workspace: str | None = Field(default=None, max_length=64)
+    claimed_external_id: str | None = Field(default=None, max_length=64)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class LinkAttempt(SQLModel, table=True):
+    """Wrong codes one chat account typed in one hour: ``/link CODE`` locks past a few."""
+
+    __tablename__ = "link_attempts"
+
+    platform: str = Field(primary_key=True, max_length=32)
+    workspace: str = Field(primary_key=True, default="", max_length=64)
+    external_id: str = Field(primary_key=True, max_length=64)
+    window_start: datetime = Field(sa_column=Column(UTCDateTime, primary_key=True, index=True))
+    count: int = Field(default=0)

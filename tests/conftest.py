@@ -28,7 +28,8 @@ from tests.pg_databases import PG_ADMIN_URL, admin_engine, temporary_database
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"  # vendored copy of ../shared/fixtures
 SHARED_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
-TABLES = ("delivery_claims", "outbox", "messages", "conversations", "tasks",
+TABLES = ("link_codes", "link_attempts", "delivery_claims", "outbox", "messages",
+          "conversations", "tasks",
           "chat_identities", "strangers", "allowed_chats", "rate_counts", "llm_usage",
           "llm_months", "llm_notices", "users", "slack_installations", "slack_bots",
           "slack_oauth_states")
@@ -183,11 +184,13 @@ def make_service(engine: Engine, db_url: str) -> ServiceFactory:
 def inbound(
     text: str | None = None, *, user: str = "alice", chat: str = "chat-1",
     platform: str = "test", delivery: str | None = None, action: ButtonAction | None = None,
-    workspace: str = "",
+    workspace: str = "", private: bool = True,
 ) -> Inbound:
-    """A factory for inbound values (the platform-neutral payload)."""
+    """A factory for inbound values (the platform-neutral payload; a private chat unless
+    ``private=False``)."""
     return Inbound(platform=platform, workspace=workspace, chat_id=chat, external_user_id=user,
-                   display_name=user.title(), text=text, action=action, delivery_key=delivery)
+                   display_name=user.title(), text=text, action=action, delivery_key=delivery,
+                   private=private)
 
 
 def count(engine: Engine, table: str, where: str = "1=1", **params: Any) -> int:

@@ -148,7 +148,8 @@ def build_bolt_app(settings: Settings, enqueue: Enqueue, *, clock: Clock | None 
         bolt_logger.addFilter(_QuietTokenWarning())
     app = App(
         name="todobot",
-        client=WebClient(token=token or None, base_url=base.base_url, timeout=base.timeout,
+        client=WebClient(token=(token or None) if oauth is None else None,
+                         base_url=base.base_url, timeout=base.timeout,
                          retry_handlers=list(base.retry_handlers)),
         signing_secret=secret,
         token_verification_enabled=False,

@@ -66,13 +66,10 @@ class ClockedStateStore(SQLAlchemyOAuthStateStore):
         """True once for a state issued here and not expired; deleted either way it matched."""
         now = naive_utc(self._clock())
         c = self.oauth_states.c
-        with self.engine.begin() as conn:
-            row = conn.execute(select(c.id, c.expire_at).where(c.state == state).limit(1)
-                               ).first()
-            if row is None:
-                return False
-            conn.execute(delete(self.oauth_states).where(c.id == row.id))
-            return bool(row.expire_at > now)
+        with self.engine.begin() as conn:  # DELETE ... RETURNING: two callbacks can't both win
+            taken = conn.execute(delete(self.oauth_states).where(c.state == state)
+                                 .returning(c.expire_at)).scalars().all()
+        return any(expire_at > now for expire_at in taken)
 
     def prune(self) -> int:
         """Delete the states that expired (never consumed: abandoned installs)."""

@@ -21,6 +21,7 @@ from slack_bolt.oauth import OAuthFlow
 from slack_bolt.oauth.callback_options import CallbackOptions, FailureArgs, SuccessArgs
 from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from slack_sdk.oauth.installation_store import Installation, InstallationStore
 from slack_sdk.oauth.state_store import OAuthStateStore
 
@@ -53,11 +54,25 @@ class TodobotOAuthFlow(OAuthFlow):
 
     def store_installation(self, request: BoltRequest, installation: Installation) -> None:
         if not self.access.slack(installation.team_id, installation.enterprise_id):
+            self._revoke(installation)
             raise TeamNotAllowed("this workspace is not on SLACK_ALLOWED_TEAMS")
         super().store_installation(request, installation)
 
+    def _revoke(self, installation: Installation) -> None:
+        """Slack issued tokens before the allow-list could say no: give them back, so the app
+        is not left installed there with a live token nobody keeps."""
+        for token in (installation.bot_token, installation.user_token):
+            if not token:
+                continue
+            try:
+                self.client.auth_revoke(token=token)
+            except SlackApiError as error:
+                log.warning("auth.revoke of a refused install failed (%s)",
+                            error.response.get("error"))
+
     def build_install_page_html(self, url: str, request: BoltRequest) -> str:
-        return install_page(url, list(self.settings.scopes or []))
+        minutes = max(1, self.settings.state_expiration_seconds // 60)
+        return install_page(url, list(self.settings.scopes or []), minutes)
 
     def handle_installation(self, request: BoltRequest) -> BoltResponse:
         response = super().handle_installation(request)
@@ -153,6 +168,9 @@ def register_uninstall_listeners(app: App, store: InstallationStore) -> None:
     def revoked(event: dict[str, Any], context: BoltContext) -> None:
         scoped = _install_scope(context)
         builtins.handle_tokens_revoked_events(event, scoped)
+        if (event.get("tokens") or {}).get("bot"):  # the installation rows hold a copy
+            store.delete_installation(enterprise_id=scoped.enterprise_id,
+                                      team_id=scoped.team_id)
         log.info("tokens_revoked: removed revoked tokens of enterprise %s team %s",
                  scoped.enterprise_id, scoped.team_id)
 

@@ -65,7 +65,7 @@ def _page(title: str, body: str) -> str:
             f"<body><main>{body}</main></body></html>")
 
 
-def install_page(authorize_url: str, scopes: list[str]) -> str:
+def install_page(authorize_url: str, scopes: list[str], minutes: int = 10) -> str:
     """What ``GET /slack/install`` shows: what Todobot is, what it asks for, the button."""
     reasons = "".join(
         f"<li><code>{escape(scope)}</code>: {escape(SCOPE_REASONS.get(scope, scope))}</li>"
@@ -77,8 +77,8 @@ def install_page(authorize_url: str, scopes: list[str]) -> str:
         f"<p>Slack will ask you to allow Todobot to:</p><ul>{reasons}</ul>"
         f'<p><a class="button" id="add-to-slack" href="{escape(authorize_url)}">'
         f"{_SLACK_MARK}Add to Slack</a></p>"
-        '<p class="note">The button works once, within 10 minutes. If it has expired, '
-        "reload this page.</p>"))
+        f'<p class="note">The button works once, within {minutes} minutes. If it has '
+        "expired, reload this page.</p>"))
 
 
 def success_page(team_name: str | None, team_id: str | None, app_id: str | None,
@@ -113,7 +113,7 @@ _FAILURES = {
         "this browser."),
     "invalid_state": (
         "This install link has expired",
-        "Install links work once and for 10 minutes. Start again to get a fresh one."),
+        "Install links work once, for a few minutes. Start again to get a fresh one."),
     "missing_code": (
         "Slack did not send a sign-in code",
         "Start again from the install page."),
@@ -124,10 +124,10 @@ _FAILURES = {
     "team_not_allowed": (
         "This Todobot is not open to your workspace",
         "Its administrator lets only some workspaces use it, and yours is not one of them. "
-        "Nothing was installed."),
+        "Nothing was kept, and the access Slack granted was given back."),
     "storage_error": (
         "Todobot could not save the installation",
-        "Nothing was installed. Please try again in a minute."),
+        "Please try again in a minute."),
 }
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -74,15 +74,19 @@ class SlackReplySender:
         mode = target.get("mode")
         owner = str(target.get("user") or "")
         done = item.progress
-        try:
-            client = self._client_for(item.workspace, target.get("team"),
-                                      bool(target.get("org")))
-        except NotInstalled:
-            log.info("a Slack reply for a workspace without the app was dropped")
-            return Refused("app not installed")
+        clients: list[WebClient] = []
+
+        def client() -> WebClient:
+            """The workspace's client, looked up (and its token refreshed) only when a call
+            needs a token: a response_url needs none."""
+            if not clients:
+                clients.append(self._client_for(item.workspace, target.get("team"),
+                                                bool(target.get("org"))))
+            return clients[0]
+
         try:
             if mode == "home":
-                client.views_publish(user_id=owner, view=render_home(item.reply, owner))
+                client().views_publish(user_id=owner, view=render_home(item.reply, owner))
                 return Sent()
             if mode == "replace":
                 messages = [render_single(item.reply, owner)]
@@ -93,6 +97,9 @@ class SlackReplySender:
                     continue
                 self._send_one(client, target, mode, owner, message)
                 done = index + 1
+        except NotInstalled:
+            log.info("a Slack reply for a workspace without the app was dropped")
+            return Refused("app not installed")
         except _Failed as failed:
             outcome = failed.outcome
             if isinstance(outcome, RetryLater):
@@ -109,10 +116,10 @@ class SlackReplySender:
         """Slack has no typing indicator for apps in these surfaces."""
         yield
 
-    def _send_one(self, client: WebClient, target: dict[str, Any], mode: Any, owner: str,
-                  message: SlackMessage) -> None:
+    def _send_one(self, client: Callable[[], WebClient], target: dict[str, Any], mode: Any,
+                  owner: str, message: SlackMessage) -> None:
         if mode == "post":
-            client.chat_postMessage(channel=str(target.get("channel")),
+            client().chat_postMessage(channel=str(target.get("channel")),
                                     thread_ts=target.get("thread_ts"), text=message.text,
                                     blocks=message.blocks or None)
             return
@@ -121,7 +128,7 @@ class SlackReplySender:
                      replace_original=mode == "replace")
         except _Gone:
             log.info("response_url expired; answering in a DM instead")
-            client.chat_postMessage(channel=owner, text=message.text,
+            client().chat_postMessage(channel=owner, text=message.text,
                                     blocks=message.blocks or None)
 
 

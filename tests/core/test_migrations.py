@@ -19,7 +19,7 @@ from tests.pg_databases import temporary_database
 EXPECTED_TABLES = {"users", "tasks", "conversations", "messages", "chat_identities",
                    "delivery_claims", "outbox", "strangers", "allowed_chats", "rate_counts",
                    "llm_usage", "llm_months", "llm_notices", "slack_installations", "slack_bots",
-                   "slack_oauth_states", "alembic_version"}
+                   "slack_oauth_states", "link_codes", "link_attempts", "alembic_version"}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -321,6 +321,8 @@ class FakeSlack:
     def _answer(self, call: ApiCall) -> dict[str, Any]:
         if call.method == "auth.test" and self.installs.checking:
             return self.installs.auth_test(call.token)
+        if call.method == "auth.revoke" and self.installs.checking:
+            return self.installs.revoke(call.token)
         if call.method == "auth.test":
             return {"ok": True, "url": "https://example.slack.com/", "team": "Example",
                     "user": "todobot", "team_id": TEAM_ID, "user_id": BOT_USER_ID,

@@ -68,7 +68,9 @@ class SlackInstalls:
     rotation: bool = False
     """Token rotation on: tokens come with a refresh token and an expiry."""
     first_expires_in: int = FAR_FUTURE_SECONDS
-    """``expires_in`` of the token an install gives (refreshes always give 12 hours)."""
+    """``expires_in`` of the token an install gives."""
+    refresh_expires_in: int = FAR_FUTURE_SECONDS
+    """``expires_in`` of a refreshed token (Slack's: 12 hours)."""
     deny: bool = False
     consenting: str | None = None
     """The workspace (team id, or org id for an org-wide install) the person approves for;
@@ -98,6 +100,7 @@ class SlackInstalls:
             self.redirect_url = ""
             self.rotation = False
             self.first_expires_in = FAR_FUTURE_SECONDS
+            self.refresh_expires_in = FAR_FUTURE_SECONDS
             self.deny = False
             self.consenting = None
 
@@ -110,6 +113,10 @@ class SlackInstalls:
     def live_tokens(self, key: str) -> list[str]:
         return [t.value for t in self.tokens.values()
                 if t.workspace.key == key and not t.revoked and not t.expired]
+
+    def newest_token(self, key: str) -> str:
+        """The access token last issued to the workspace (by its install or a refresh)."""
+        return [t.value for t in self.tokens.values() if t.workspace.key == key][-1]
 
     def uninstall(self, key: str) -> None:
         """The workspace removed the app: its tokens stop working at once."""
@@ -191,11 +198,11 @@ class SlackInstalls:
             old = next((t for t in self.tokens.values() if t.refresh == refresh), None)
             if old is None or old.revoked:
                 return {"ok": False, "error": "invalid_refresh_token"}
-            issued = self._issue(old.workspace, FAR_FUTURE_SECONDS)
+            issued = self._issue(old.workspace, self.refresh_expires_in)
             old.refresh = None  # a refresh token is used once
         workspace = issued.workspace
         return {"ok": True, "app_id": APP_ID, "access_token": issued.value, "token_type": "bot",
-                "refresh_token": issued.refresh, "expires_in": FAR_FUTURE_SECONDS,
+                "refresh_token": issued.refresh, "expires_in": self.refresh_expires_in,
                 "team": {"id": workspace.team_id, "name": workspace.name},
                 "enterprise": ({"id": workspace.enterprise_id} if workspace.enterprise_id
                                else None)}
@@ -208,6 +215,14 @@ class SlackInstalls:
         issued = IssuedToken(value, workspace, refresh)
         self.tokens[value] = issued
         return issued
+
+    def revoke(self, token: str | None) -> dict[str, Any]:
+        """``auth.revoke``: the calling token stops working."""
+        with self._lock:
+            issued = self.tokens.get(token or "")
+            if issued is not None:
+                issued.revoked = True
+        return {"ok": True, "revoked": True}
 
     def token_error(self, token: str | None) -> str | None:
         """Slack's answer to a call with ``token`` (None: accepted)."""

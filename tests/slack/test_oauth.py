@@ -364,5 +364,90 @@ def test_the_allow_list_refuses_the_install_of_another_workspace(
 
     assert refused.status == 403 and "not open to your workspace" in refused.html
     assert count(engine, "slack_bots") == count(engine, "slack_installations") == 0
+    assert oauth.fake.installs.live_tokens("T0ACME") == []  # given back (auth.revoke)
+    assert len(oauth.fake.accepted("auth.revoke")) == 1
     assert install(oauth, BETA).callback.status == 200
     assert count(engine, "slack_bots", "team_id = 'T0BETA'") == 1
+
+
+@pytest.mark.parametrize("first", ["a request", "the scheduler"])
+def test_a_token_one_path_refreshed_is_the_one_the_other_uses(
+        oauth: SlackHarness, engine: Engine, install_root: Any, first: str) -> None:
+    """Slack takes a refresh token once: the request path (Bolt's authorize) and the worker's
+    and scheduler's clients must read and write the same row, or the second one to refresh
+    uses a spent refresh token and the workspace is locked out."""
+    root = install_root()
+    oauth.fake.installs.rotation = True
+    oauth.fake.installs.first_expires_in = 3600  # under Bolt's 2 hours: the next use refreshes
+    oauth.fake.installs.add(ACME)
+    install(oauth, ACME)
+
+    if first == "a request":
+        dm(oauth, ACME, "add first", user="U1")
+        client = root.slack_client_for("T0ACME")
+    else:
+        client = root.slack_client_for("T0ACME")
+        dm(oauth, ACME, "add first", user="U1")
+    dm(oauth, ACME, "add second", user="U1")
+
+    refreshes = [c for c in oauth.fake.calls_to("oauth.v2.access")
+                 if c.params.get("grant_type") == "refresh_token"]
+    assert len(refreshes) == 1 and all(e.ok for e in oauth.fake.exchanges_with("oauth.v2.access"))
+    live = oauth.fake.installs.newest_token("T0ACME")
+    assert client.token == live
+    assert [c.token for c in posts_to(oauth, "T0ACME")] == [live, live]
+
+
+def test_tokens_revoked_removes_every_copy_of_the_bot_token(oauth: SlackHarness,
+                                                            engine: Engine) -> None:
+    from tests.slack.oauth_harness import event_from, send_event
+
+    oauth.fake.installs.add(ACME)
+    install(oauth, ACME)
+    oauth.fake.installs.uninstall("T0ACME")
+
+    revoked = event_from(ACME, {"type": "tokens_revoked",
+                                "tokens": {"bot": ["UACMEBOT"], "oauth": []}})
+    assert send_event(oauth, revoked)["statusCode"] == 200
+
+    with engine.connect() as conn:
+        tokens = conn.execute(text("SELECT bot_token FROM slack_bots UNION ALL "
+                                   "SELECT bot_token FROM slack_installations")).scalars().all()
+    assert [t for t in tokens if t is not None] == []
+
+
+def test_installs_in_an_enterprise_grid_workspace_by_workspace(
+        oauth: SlackHarness, engine: Engine, install_root: Any) -> None:
+    """Not org-wide: each workspace of the org installs for itself, with a token of its own,
+    while people are the org's (one identity across its workspaces)."""
+    from handlers.sweep import sweep
+
+    clock = SetClock(NOW)
+    root = install_root(clock=clock)
+    one = FakeWorkspace("T0GW1", "Grid One", enterprise_id="E0GW", enterprise_name="Gw Org",
+                        bot_user_id="UGW1BOT", bot_id="BGW1")
+    two = FakeWorkspace("T0GW2", "Grid Two", enterprise_id="E0GW", enterprise_name="Gw Org",
+                        bot_user_id="UGW2BOT", bot_id="BGW2")
+    for workspace in (one, two):
+        oauth.fake.installs.add(workspace)
+        assert install(oauth, workspace).callback.status == 200
+    with engine.connect() as conn:
+        bots = conn.execute(text("SELECT enterprise_id, team_id, is_enterprise_install "
+                                 "FROM slack_bots ORDER BY team_id")).all()
+    assert [tuple(b) for b in bots] == [("E0GW", "T0GW1", False), ("E0GW", "T0GW2", False)]
+
+    oauth.fake.zones["W1"] = "Etc/UTC"
+    dm(oauth, one, "add plan the offsite at 10am", user="W1")
+    dm(oauth, two, "list", user="W1")  # the same person, from the org's other workspace
+    clock.advance(hours=2)
+    assert sweep(root).reminded == 1
+
+    first, listed, reminder = (oauth.fake.accepted("chat.postMessage"))
+    assert oauth.fake.installs.team_of(first.token) == "T0GW1"
+    assert oauth.fake.installs.team_of(listed.token) == "T0GW2"
+    assert "plan the offsite" in said(listed)
+    assert oauth.fake.installs.team_of(reminder.token) == "T0GW1"  # where the task was made
+    assert uninstalled(oauth, one)["statusCode"] == 200
+    with engine.connect() as conn:
+        left = conn.execute(text("SELECT team_id FROM slack_bots")).scalars().all()
+    assert left == ["T0GW2"]
