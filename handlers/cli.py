@@ -181,7 +181,7 @@ def _chat(user: str | None, *, sweep_every: float | None = None) -> int:
             if not line.strip():
                 continue
             inbound = Inbound(platform=PLATFORM, chat_id="terminal", external_user_id=name,
-                              display_name=name, text=line)
+                              display_name=name, text=line, private=True)
             try:
                 result = service.handle(inbound, chat_target=target)
             except Exception as error:  # noqa: BLE001 - keep the chat alive, say what happened

@@ -21,10 +21,11 @@ log = logging.getLogger(__name__)
 PLATFORM = "slack"
 HOME_CHAT = "app_home"
 SUBCOMMANDS = frozenset({"add", "list", "done", "undo", "delete", "edit", "new", "help",
-                         "today", "upcoming", "timezone", "digest", "usage"})
+                         "today", "upcoming", "timezone", "digest", "usage", "link", "unlink",
+                         "forget"})
 _ALIASES = {"reopen": "undo", "remove": "delete", "rm": "delete", "ls": "list"}
 
-_KINDS = "done|undo|delete|snooze|purge"
+_KINDS = "done|undo|delete|snooze|purge|link|forget|cancel"
 _VIEWS = "open|done|all|today|upcoming|reminder"
 _SNOOZES = "20m|1h|3h|morning"
 _ACTION = re.compile(
@@ -108,6 +109,7 @@ def command_inbound(body: dict[str, Any], workspace: str) -> Inbound | None:
         platform=PLATFORM, workspace=workspace, chat_id=channel, external_user_id=user,
         display_name=_str(body.get("user_name")), text=command_text(str(body.get("text") or "")),
         delivery_key=f"command:{trigger}" if trigger else None,
+        private=True,  # answered ephemerally, through response_url
     )
 
 
@@ -148,6 +150,7 @@ def event_inbound(
     return _inbound(
         platform=PLATFORM, workspace=workspace, chat_id=channel, thread_id=thread,
         external_user_id=user, text=text, delivery_key=f"event:{event_id}" if event_id else None,
+        private=kind == "message",  # a DM; a mention is answered in the channel's thread
     )
 
 
@@ -209,6 +212,7 @@ def action_inbound(body: dict[str, Any], workspace: str) -> Inbound | None:
         platform=PLATFORM, workspace=workspace, chat_id=chat, thread_id=thread,
         external_user_id=user["id"], display_name=_str(user.get("name")), action=action,
         delivery_key=f"action:{key}" if key else None,
+        private=bool(container.get("is_ephemeral")) or chat == HOME_CHAT or chat.startswith("D"),
     )
 
 
@@ -221,7 +225,8 @@ def home_inbound(body: dict[str, Any], workspace: str) -> Inbound | None:
     event_id = _str(body.get("event_id"))
     # The key checked and cleaned as every Inbound field is (it is stored and queried).
     return _inbound(platform=PLATFORM, workspace=workspace, chat_id=HOME_CHAT,
-                   external_user_id=user, delivery_key=f"home:{event_id}" if event_id else None)
+                    external_user_id=user, delivery_key=f"home:{event_id}" if event_id else None,
+                    private=True)
 
 
 def shortcut_inbound(body: dict[str, Any], workspace: str, permalink: str) -> Inbound | None:
@@ -247,7 +252,7 @@ def shortcut_inbound(body: dict[str, Any], workspace: str, permalink: str) -> In
         platform=PLATFORM, workspace=workspace, chat_id=channel["id"],
         external_user_id=user["id"], display_name=_str(user.get("name")),
         text=f"/add {title}\n{description}",
-        delivery_key=f"shortcut:{trigger}" if trigger else None,
+        delivery_key=f"shortcut:{trigger}" if trigger else None, private=True,
     )
 
 

@@ -142,8 +142,19 @@ def _button(action: Action, owner: str) -> Block:
     }
     if action.kind == "done":
         button["style"] = "primary"
-    if action.kind == "purge":
+    if action.kind in ("purge", "forget"):
         button["style"] = "danger"
+    if action.kind == "link":
+        button["style"] = "primary"
+    if action.kind == "forget":
+        button["confirm"] = {
+            "title": {"type": "plain_text", "text": "Delete everything?"},
+            "text": {"type": "plain_text",
+                     "text": "Your tasks, messages and settings will be gone for good."},
+            "confirm": {"type": "plain_text", "text": "Delete everything"},
+            "deny": {"type": "plain_text", "text": "Keep it"},
+            "style": "danger",
+        }
     if action.kind == "delete":
         button["style"] = "danger"
         button["confirm"] = {

@@ -18,7 +18,8 @@ _PREFIX = "t1"
 _KINDS: dict[tuple[ActionKind, SnoozePreset | None], str] = {
     ("done", None): "d", ("undo", None): "u", ("delete", None): "x", ("purge", None): "p",
     ("snooze", "20m"): "a", ("snooze", "1h"): "b", ("snooze", "3h"): "c",
-    ("snooze", "morning"): "m",
+    ("snooze", "morning"): "m", ("link", None): "l", ("forget", None): "f",
+    ("cancel", None): "k",
 }
 _VIEWS: dict[ButtonView, str] = {"open": "o", "done": "d", "all": "a", "today": "t",
                                  "upcoming": "n", "reminder": "r"}

@@ -251,7 +251,7 @@ def _message(message: Message, update_id: int, me: BotIdentity) -> Decision:
     inbound = Inbound(
         platform=PLATFORM, chat_id=str(chat.id), thread_id=str(thread) if thread else None,
         external_user_id=str(user.id), display_name=user.full_name or user.username,
-        text=text, delivery_key=str(update_id),
+        text=text, delivery_key=str(update_id), private=chat.type == "private",
     )
     return Turn(inbound, target, update_id)
 
@@ -318,7 +318,7 @@ def _button(query: CallbackQuery, update_id: int) -> Decision:
     inbound = Inbound(
         platform=PLATFORM, chat_id=str(chat.id), thread_id=str(thread) if thread else None,
         external_user_id=str(user.id), display_name=user.full_name or user.username,
-        action=press.action, delivery_key=str(update_id),
+        action=press.action, delivery_key=str(update_id), private=chat.type == "private",
     )
     target = ReplyTarget(chat_id=chat.id, thread_id=thread, callback_query_id=query.id,
                          list_message_id=message.message_id, owner=user.id)
