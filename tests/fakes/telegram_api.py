@@ -358,8 +358,13 @@ class FakeTelegram:
         )
         message: dict[str, Any] = {"message_id": message_id, "from": self.bot_user, "chat": chat,
                                    "date": int(time.time()), "text": shown, **extra}
-        if params.get("reply_markup"):
-            message["reply_markup"] = params["reply_markup"]
+        markup = params.get("reply_markup")
+        if isinstance(markup, str):
+            markup = json.loads(markup)
+        if isinstance(markup, dict) and "inline_keyboard" in markup:
+            # Telegram gives back an inline keyboard only; a reply keyboard (the "share
+            # location" button) is the client's, not part of the message it returns.
+            message["reply_markup"] = markup
         if params.get("message_thread_id"):
             message["message_thread_id"] = int(params["message_thread_id"])
         return message

@@ -178,10 +178,15 @@ class SlackHarness:
         return self.send_form(urlencode(fields))
 
     def press(self, action_id: str, *, user: str = "W111", container: dict[str, Any] | None = None,
-              trigger: str | None = None, owner: str | None = None) -> dict[str, Any]:
+              trigger: str | None = None, owner: str | None = None,
+              team: str | None = None) -> dict[str, Any]:
         """A button press in the shape of the block_actions fixture, under ``owner``'s list
-        (the presser's own unless given)."""
+        (the presser's own unless given); ``team``: a plain workspace instead of the fixture's
+        Enterprise Grid org."""
         payload = fixture_json("block_actions.json")
+        if team is not None:
+            payload["team"] = {"id": team, "domain": "workspace-domain"}
+            payload["user"]["team_id"] = team
         payload["response_url"] = url = self.fake.hook_url(kind="actions")
         self.response_urls.append(url)
         payload["user"]["id"] = user
