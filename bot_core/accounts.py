@@ -293,7 +293,7 @@ def merge_people(session: Session, *, keep: str, drop: str) -> list[tuple[int, i
 
 
 
-ACCOUNT_COMMANDS = frozenset({"link", "unlink", "forget"})
+ACCOUNT_COMMANDS = frozenset({"link", "unlink", "forget", "export"})
 
 
 def account_turn(session: Session, inbound: Inbound, user_id: str, now: datetime
@@ -322,4 +322,9 @@ def account_turn(session: Session, inbound: Inbound, user_id: str, now: datetime
         return Outcome(Reply(text=PRIVATE_ONLY.format(what=command.name)), user_id)
     if command.name == "unlink":
         return accounts.unlink()
+    if command.name == "export":
+        from bot_core.export import export_reply
+
+        history = command.args.strip().lower() in ("all", "history", "everything")
+        return Outcome(export_reply(session, user_id, now, history=history), user_id)
     return Outcome(forget_question(session, user_id), user_id)

@@ -26,7 +26,8 @@ _NUMBER = re.compile(r"^#?(\d{1,8})$")
 
 KNOWN_COMMANDS = frozenset(
     {"start", "help", "add", "list", "done", "undo", "delete", "edit", "new", "today",
-     "upcoming", "timezone", "digest", "usage", "link", "unlink", "forget"}
+     "upcoming", "timezone", "digest", "usage", "link", "unlink", "forget",
+     "export"}
 )
 SNOOZES: dict[SnoozePreset, timedelta] = {
     "20m": timedelta(minutes=20), "1h": timedelta(hours=1), "3h": timedelta(hours=3),

@@ -70,8 +70,18 @@ class Action(BaseModel):
         return f"{ACTION_LABELS[self.kind]} #{self.number}"
 
 
+class ReplyFile(BaseModel):
+    """A file sent with a reply (``/export``): a name, its media type and its text."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    mime: str
+    content: str
+
+
 class Reply(BaseModel):
-    """What the bot says back: text, optionally a task list and buttons for it."""
+    """What the bot says back: text, optionally a task list and buttons for it, and files."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -82,11 +92,14 @@ class Reply(BaseModel):
     ask_zone: bool = False
     """The user's timezone is not known and mattered: a platform that can, offers a way to
     tell it (Telegram: a "share location" button)."""
+    files: tuple[ReplyFile, ...] = ()
+    """Sent after the text, to the person only (the platforms send them as documents)."""
 
     def as_plain_text(self) -> str:
         """The reply as plain text, for the terminal and for logs of what was said."""
         lines = [self.text]
         lines.extend(format_task_line(task) for task in self.tasks)
+        lines.extend(f"[file: {file.name}]" for file in self.files)
         return "\n".join(lines)
 
 

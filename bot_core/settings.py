@@ -33,7 +33,8 @@ class Settings(BaseSettings):
     slack_client_id: str | None = None
     slack_client_secret: SecretStr | None = None
     # The bot scopes the install asks for (the manifest's, kept equal by a test).
-    slack_scopes: str = "app_mentions:read,chat:write,commands,im:history,users:read"
+    slack_scopes: str = ("app_mentions:read,chat:write,commands,files:write,im:history,"
+                         "im:write,users:read")
     # The redirect URL registered in the app's settings; needed when it lists several.
     slack_redirect_uri: str | None = None
     # How long an "Add to Slack" link (its OAuth state) stays valid.

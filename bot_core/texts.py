@@ -12,6 +12,8 @@ HELP_TEXT = (
     "/timezone <city or zone> — so times are yours; /digest 08:00 — a morning summary\n"
     "/new — start a fresh conversation (tasks stay)\n"
     "/usage — the AI tokens you used today and this month\n"
+    "/link — one list in Telegram and Slack (/unlink undoes it)\n"
+    "/export — your data as files; /forget — delete everything I keep about you\n"
     "/help — this message"
 )
 

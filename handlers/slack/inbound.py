@@ -22,7 +22,7 @@ PLATFORM = "slack"
 HOME_CHAT = "app_home"
 SUBCOMMANDS = frozenset({"add", "list", "done", "undo", "delete", "edit", "new", "help",
                          "today", "upcoming", "timezone", "digest", "usage", "link", "unlink",
-                         "forget"})
+                         "forget", "export"})
 _ALIASES = {"reopen": "undo", "remove": "delete", "rm": "delete", "ls": "list"}
 
 _KINDS = "done|undo|delete|snooze|purge|link|forget|cancel"

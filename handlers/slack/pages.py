@@ -30,6 +30,8 @@ SCOPE_REASONS = {
     "app_mentions:read": "see messages that mention @Todobot, to answer in their thread",
     "chat:write": "send you its answers and reminders",
     "commands": "add the /todo command and the “Add as task” shortcut",
+    "files:write": "send you your own data as files when you ask for it (/todo export)",
+    "im:write": "open a direct message with you, for those files",
     "im:history": "read what you write in its Messages tab",
     "users:read": "read your timezone, so that “5pm” means your 5pm",
 }

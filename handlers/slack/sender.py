@@ -32,6 +32,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 from slack_sdk.webhook import WebhookClient
 
 from bot_core.outbox import OutboxItem, Refused, RetryLater, SendOutcome, Sent
+from bot_core.reply import ReplyFile
 from handlers.slack.render import SlackMessage, render_home, render_reply, render_single
 from handlers.slack.workspaces import ClientFor, NotInstalled
 
@@ -97,6 +98,9 @@ class SlackReplySender:
                     continue
                 self._send_one(client, target, mode, owner, message)
                 done = index + 1
+            if item.reply.files and done <= len(messages):
+                _upload(client(), item.reply.files, target, mode, owner)
+                done = len(messages) + 1
         except NotInstalled:
             log.info("a Slack reply for a workspace without the app was dropped")
             return Refused("app not installed")
@@ -130,6 +134,22 @@ class SlackReplySender:
             log.info("response_url expired; answering in a DM instead")
             client().chat_postMessage(channel=owner, text=message.text,
                                     blocks=message.blocks or None)
+
+
+def _upload(client: WebClient, files: tuple[ReplyFile, ...], target: dict[str, Any], mode: Any,
+            owner: str) -> None:
+    """The reply's files (``/export``) in one ``files_upload_v2``: into the DM the answer
+    went to, else (a slash command, a button) into the person's DM with the app, opened
+    with ``conversations.open`` (scope ``im:write``), never into a shared channel."""
+    if mode == "post":
+        channel, thread = str(target.get("channel")), target.get("thread_ts")
+    else:
+        opened = client.conversations_open(users=owner)
+        channel, thread = str((opened.get("channel") or {}).get("id")), None
+    client.files_upload_v2(
+        channel=channel, thread_ts=thread,
+        file_uploads=[{"content": f.content.encode(), "filename": f.name, "title": f.name}
+                      for f in files])
 
 
 def _respond(url: str, message: SlackMessage, *, replace_original: bool) -> None:

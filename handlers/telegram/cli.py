@@ -38,6 +38,9 @@ COMMAND_MENU = (
     ("digest", "A morning summary: /digest 08:00 (or off)"),
     ("usage", "Your AI tokens today and this month"),
     ("new", "Start a fresh conversation (tasks stay)"),
+    ("link", "One list in Telegram and Slack: /link, then /link CODE"),
+    ("export", "Your data as files (/export all adds conversations)"),
+    ("forget", "Delete everything I keep about you"),
     ("help", "What I can do"),
 )
 _SECRET_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")

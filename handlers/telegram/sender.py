@@ -23,10 +23,11 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from datetime import timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot_core.outbox import OutboxItem, Refused, RetryLater, SendOutcome, Sent
-from bot_core.reply import Reply
+from bot_core.reply import Reply, ReplyFile
 from handlers import event_loop
 from handlers.telegram.parse import ReplyTarget
 from handlers.telegram.render import Rendered, render
@@ -137,12 +138,21 @@ class Sender:
             if target.toast_only:
                 return
         message_id = target.list_message_id
+        edited_in_place = False
         if message_id is not None:
             edited = render(reply, target.owner, single_message=True)
             # Skipped means an earlier attempt tried it and it could not be edited.
-            if await steps.run(lambda: self._edit(target, message_id, edited), False):
-                return
-        await self._send(target, render(reply, target.owner), steps)
+            edited_in_place = await steps.run(lambda: self._edit(target, message_id, edited),
+                                              False)
+        if not edited_in_place:
+            await self._send(target, render(reply, target.owner), steps)
+        for file in reply.files:
+            await steps.run(partial(self._document, target, file), None)
+
+    async def _document(self, target: ReplyTarget, file: ReplyFile) -> None:
+        """One file (``/export``) as a document in the chat."""
+        await self._bot.send_document(target.chat_id, document=file.content.encode(),
+                                      filename=file.name, message_thread_id=target.thread_id)
 
     async def answer(self, callback_query_id: str, text: str) -> None:
         """Answer a button press; an expired or already answered query is only logged."""

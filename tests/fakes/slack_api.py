@@ -60,6 +60,16 @@ class ApiCall:
 
 
 @dataclass(frozen=True)
+class Upload:
+    """A file shared in a channel through files_upload_v2's three steps."""
+
+    channel: str
+    thread_ts: str | None
+    filename: str
+    content: bytes
+
+
+@dataclass(frozen=True)
 class HookPost:
     """One message posted to a response_url."""
 
@@ -154,6 +164,10 @@ class FakeSlack:
         self._hook_ids = itertools.count(100_000_001)
         self.zones: dict[str, str] = {}
         """users.info's ``tz`` per user id (Slack's own example zone for anyone else)."""
+        self.uploads: list[Upload] = []
+        """Files shared by ``files.completeUploadExternal``, with what was uploaded."""
+        self._pending: dict[str, tuple[str, int, bytes | None]] = {}
+        self._file_ids = itertools.count(1)
         self.installs = SlackInstalls()
         """Workspaces, the consent page and tokens (tests/fakes/slack_oauth.py); once one is
         added, every call's token is checked."""
@@ -201,6 +215,8 @@ class FakeSlack:
             self._expired.clear()
             self._exchanges.clear()
             self.zones.clear()
+            self.uploads.clear()
+            self._pending.clear()
         self.installs.reset()
         self.server.requests.clear()
 
@@ -275,6 +291,8 @@ class FakeSlack:
                 self._exchanges.append(Exchange(at, CONSENT, request, response.status,
                                                 response.status == 302))
             return response
+        if request.path.startswith("/upload/v1/"):
+            return self._upload(request)
         if request.path.startswith("/hooks/"):
             target = RESPONSE_URL
         else:
@@ -341,9 +359,45 @@ class FakeSlack:
             return {"ok": True, "user": {"id": user, "name": user.lower(), "is_bot": False,
                                          "tz": self.zones.get(user, SLACK_EXAMPLE_ZONE),
                                          "tz_label": "Pacific Standard Time"}}
+        if call.method == "conversations.open":
+            return {"ok": True, "channel": {"id": f"D{call.params.get('users', '')}"}}
+        if call.method == "files.getUploadURLExternal":
+            file_id = f"F{next(self._file_ids):08d}"
+            self._pending[file_id] = (str(call.params.get("filename")),
+                                      int(call.params.get("length") or 0), None)
+            return {"ok": True, "file_id": file_id,
+                    "upload_url": f"{self.server.url}/upload/v1/{file_id}"}
+        if call.method == "files.completeUploadExternal":
+            return self._complete(call)
         if call.method == "views.publish":
             return {"ok": True, "view": {"id": "V1", **(call.params.get("view") or {})}}
         return {"ok": True}
+
+    def _upload(self, request: RecordedRequest) -> FakeResponse:
+        """The upload URL files.getUploadURLExternal gave: ``OK - <bytes>``, as Slack answers."""
+        file_id = request.path.rsplit("/", 1)[-1]
+        with self._lock:
+            pending = self._pending.get(file_id)
+            if pending is None or request.method != "POST":
+                return FakeResponse(404, b"not found", {"Content-Type": "text/plain"})
+            name, length, _ = pending
+            if len(request.body) != length:
+                return FakeResponse(400, b"length mismatch", {"Content-Type": "text/plain"})
+            self._pending[file_id] = (name, length, request.body)
+        return FakeResponse(200, f"OK - {length}".encode(), {"Content-Type": "text/plain"})
+
+    def _complete(self, call: ApiCall) -> dict[str, Any]:
+        raw = call.params.get("files")
+        files = json.loads(raw) if isinstance(raw, str) else (raw or [])
+        shared = []  # (called with the lock held, as every Web API answer is)
+        for entry in files:
+            name, _, content = self._pending.pop(str(entry.get("id")), ("", 0, None))
+            if content is None:
+                return {"ok": False, "error": "file_not_found"}
+            self.uploads.append(Upload(str(call.params.get("channel_id") or ""),
+                                       call.params.get("thread_ts"), name, content))
+            shared.append({"id": entry.get("id"), "title": entry.get("title") or name})
+        return {"ok": True, "files": shared}
 
     def __enter__(self) -> FakeSlack:
         self.server.__enter__()

@@ -28,6 +28,8 @@ from tests.fakes.http import FakeResponse
 CLIENT_ID = "1111.2222"
 CLIENT_SECRET = "fake-client-secret-0123456789"
 APP_ID = "ATODOBOT1"
+BOT_SCOPES = "app_mentions:read,chat:write,commands,files:write,im:history,im:write,users:read"
+"""What the manifest asks for (tests/slack/test_manifest.py checks the settings against it)."""
 FAR_FUTURE_SECONDS = 43_200
 """What Slack gives a rotating token: 12 hours."""
 
@@ -180,7 +182,7 @@ class SlackInstalls:
             issued = self._issue(workspace, self.first_expires_in)
         answer: dict[str, Any] = {
             "ok": True, "app_id": APP_ID, "access_token": issued.value, "token_type": "bot",
-            "scope": "app_mentions:read,chat:write,commands,im:history,users:read",
+            "scope": BOT_SCOPES,
             "bot_user_id": workspace.bot_user_id,
             "team": None if workspace.org_install else {"id": workspace.team_id,
                                                         "name": workspace.name},

@@ -148,6 +148,7 @@ class FakeTelegram:
                          "can_read_all_group_messages": False, "supports_inline_queries": False}
         self.calls: list[ApiCall] = []
         self.sent: list[dict[str, Any]] = []  # the messages sendMessage created, in order
+        self.documents: list[UploadedFile] = []  # what sendDocument received, in order
         self.reject_html = False
         self.updates: list[dict[str, Any]] = []
         self.webhook: dict[str, Any] = {"url": ""}
@@ -199,6 +200,7 @@ class FakeTelegram:
         with self._lock:
             self.calls.clear()
             self.sent.clear()
+            self.documents.clear()
             self._statuses.clear()
             self._scripts.clear()
             self.updates.clear()
@@ -285,6 +287,22 @@ class FakeTelegram:
         message = self._message(params, next(self._message_ids), shown)
         with self._lock:
             self.sent.append(message)
+        return message
+
+    def _m_senddocument(self, params: dict[str, Any]) -> Any:
+        document = params.get("document")
+        if not isinstance(document, UploadedFile):
+            raise _ApiError(400, "Bad Request: there is no document in the request")
+        if not document.content:
+            raise _ApiError(400, "Bad Request: file must be non-empty")
+        message = self._message(params, next(self._message_ids), "")
+        message.pop("text")
+        message["document"] = {"file_id": f"BQAC{message['message_id']}",
+                               "file_unique_id": f"AgAD{message['message_id']}",
+                               "file_name": document.filename,
+                               "file_size": len(document.content)}
+        with self._lock:
+            self.documents.append(document)
         return message
 
     def _m_editmessagetext(self, params: dict[str, Any]) -> Any:
@@ -405,7 +423,39 @@ def _decode(request: RecordedRequest) -> dict[str, Any]:
     if "json" in content_type:
         loaded = request.json()
         return dict(loaded) if isinstance(loaded, dict) else {}
+    if content_type.startswith("multipart/form-data"):
+        return _multipart(content_type, request.body)
     params: dict[str, Any] = {}
     for key, value in parse_qsl(request.body.decode(), keep_blank_values=True):
         params[key] = json.loads(value) if key in JSON_PARAMS else value
+    return params
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    """A file a call uploaded (multipart/form-data, as python-telegram-bot sends files)."""
+
+    filename: str
+    content: bytes
+
+
+def _multipart(content_type: str, body: bytes) -> dict[str, Any]:
+    """The fields of a multipart/form-data body; a file field becomes an :class:`UploadedFile`."""
+    from email.parser import BytesParser
+    from email.policy import HTTP
+
+    message = BytesParser(policy=HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body)
+    params: dict[str, Any] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True) or b""
+        filename = part.get_filename()
+        if not isinstance(name, str):
+            continue
+        if filename:
+            params[name] = UploadedFile(filename, bytes(payload))
+        else:
+            value = bytes(payload).decode()
+            params[name] = json.loads(value) if name in JSON_PARAMS else value
     return params

@@ -39,7 +39,8 @@ def test_events_shortcut_home_and_minimal_scopes() -> None:
     assert home["home_tab_enabled"] and home["messages_tab_enabled"]
     assert home["messages_tab_read_only_enabled"] is False
     assert sorted(manifest["oauth_config"]["scopes"]["bot"]) == [
-        "app_mentions:read", "chat:write", "commands", "im:history", "users:read"]
+        "app_mentions:read", "chat:write", "commands", "files:write", "im:history", "im:write",
+        "users:read"]
     assert "user" not in manifest["oauth_config"]["scopes"]
 
 

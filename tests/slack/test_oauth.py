@@ -16,7 +16,7 @@ from sqlalchemy import Engine, text
 
 from tests.conftest import count
 from tests.fakes.clock import SetClock
-from tests.fakes.slack_oauth import FakeWorkspace
+from tests.fakes.slack_oauth import BOT_SCOPES, FakeWorkspace
 from tests.slack.harness import SlackHarness
 from tests.slack.oauth_harness import (
     REDIRECT_URL,
@@ -69,7 +69,7 @@ def test_the_install_flow_end_to_end_on_the_lambda_handler(oauth: SlackHarness,
     assert url.startswith(oauth.fake.url + "/oauth/v2/authorize?")
     asked = {k: v[0] for k, v in parse_qs(urlsplit(url).query, keep_blank_values=True).items()}
     assert asked == {"state": state, "client_id": "1111.2222", "user_scope": "",
-                     "scope": "app_mentions:read,chat:write,commands,im:history,users:read",
+                     "scope": BOT_SCOPES,
                      "redirect_uri": REDIRECT_URL}
     assert "Add to Slack" in page.html
     assert not any(tag in page.html for tag in ("<script", " src=", "<link", "@import"))

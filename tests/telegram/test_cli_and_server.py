@@ -46,7 +46,7 @@ def test_set_webhook_registers_secret_updates_and_menu(tg: TelegramBot,
     (menu,) = tg.api.calls_to("setMyCommands")
     assert [c["command"] for c in menu["commands"]] == [
         "add", "list", "today", "upcoming", "done", "undo", "edit", "delete", "timezone",
-        "digest", "usage", "new", "help"]
+        "digest", "usage", "new", "link", "export", "forget", "help"]
     out = capsys.readouterr()
     assert SECRET not in out.out + out.err
     assert tg.api.token not in out.out + out.err

@@ -252,7 +252,9 @@ def test_telegram_offers_a_location_button_and_a_shared_location_sets_the_zone(
         tg_any_db: TelegramBot, clock: SetClock) -> None:
     bot = tg_any_db
     bot.post(private_text("dentist tomorrow at 9am"))
-    markup = bot.api.sent[-1]["reply_markup"]
+    (asked,) = bot.api.calls_to("sendMessage")
+    assert bot.api.status_of(asked) == 200 and bot.unsent() == 0  # sent once, not retried
+    markup = asked["reply_markup"]
     assert markup["keyboard"] == [[{"text": "📍 Share my location (sets my timezone)",
                                     "request_location": True}]]
     assert markup["one_time_keyboard"] is True
@@ -261,7 +263,7 @@ def test_telegram_offers_a_location_button_and_a_shared_location_sets_the_zone(
     assert last_text(bot) == "Your timezone is now America/New_York (it's 04:00 there)."
     bot.post(private_text("call mom tomorrow at 5pm"))
     assert last_text(bot) == "Added #2: call mom — due tomorrow 17:00"
-    assert "reply_markup" not in bot.api.sent[-1]
+    assert "reply_markup" not in bot.api.calls_to("sendMessage")[-1].params
 
     bot.post(shared_location(0.0, -30.0))  # the middle of the Atlantic
     assert last_text(bot).startswith("I couldn't find a timezone at that spot")
