@@ -328,3 +328,11 @@ def account_turn(session: Session, inbound: Inbound, user_id: str, now: datetime
         history = command.args.strip().lower() in ("all", "history", "everything")
         return Outcome(export_reply(session, user_id, now, history=history), user_id)
     return Outcome(forget_question(session, user_id), user_id)
+
+
+def prune_link_rows(session: Session, now: datetime) -> int:
+    """Codes a day past their expiry and guess counts of hours a day gone (the sweep)."""
+    old = now - timedelta(days=1)
+    codes = session.execute(delete(LinkCode).where(col(LinkCode.expires_at) < old))
+    attempts = session.execute(delete(LinkAttempt).where(col(LinkAttempt.window_start) < old))
+    return int(getattr(codes, "rowcount", 0) or 0) + int(getattr(attempts, "rowcount", 0) or 0)

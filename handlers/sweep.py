@@ -92,10 +92,11 @@ def sweep(root: Root, *, seconds_left: Callable[[], float] | None = None) -> Swe
 
 
 def _prune_history(root: Root) -> tuple[int, int]:
-    """Messages past their retention (a few bounded batches) and the rate limit's counts of
-    minutes gone; (messages, windows)."""
+    """Messages past their retention (a few bounded batches), the rate limit's counts of
+    minutes gone and link codes and guesses a day old; (messages, windows)."""
     from sqlmodel import Session
 
+    from bot_core.accounts import prune_link_rows
     from bot_core.limits import prune_windows
     from bot_core.retention import prune_messages
 
@@ -103,6 +104,6 @@ def _prune_history(root: Root) -> tuple[int, int]:
     messages = prune_messages(root.engine, now, root.settings.message_retention_days,
                               PRUNE_BATCH, batches=MAX_PRUNE_BATCHES)
     with Session(root.engine) as session:
-        windows = prune_windows(session, now)
+        windows = prune_windows(session, now) + prune_link_rows(session, now)
         session.commit()
     return messages, windows

@@ -5,7 +5,7 @@ tests/slack/test_accounts.py."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, text
@@ -236,3 +236,19 @@ def test_forget_and_unlink_only_in_private(service: TodoService, engine: Engine)
     for command in ("/forget", "/unlink"):
         assert "private chat" in text_of(service, command, private=False, **TG)
     assert count(engine, "tasks") == 1
+
+
+def test_the_sweep_prunes_old_codes_and_guesses(service: TodoService, engine: Engine,
+                                                clock: SetClock) -> None:
+    from sqlmodel import Session
+
+    from bot_core.accounts import prune_link_rows
+
+    turn(service, "/link", **TG)
+    turn(service, "/link ZZZZ-ZZZZ", **SL)
+    assert count(engine, "link_codes") == count(engine, "link_attempts") == 1
+    with Session(engine) as session:
+        assert prune_link_rows(session, clock.now + timedelta(hours=12)) == 0
+        assert prune_link_rows(session, clock.now + timedelta(days=2)) == 2
+        session.commit()
+    assert count(engine, "link_codes") == count(engine, "link_attempts") == 0
