@@ -149,6 +149,12 @@ class Accounts:
             row.used_at = self._now  # seen by others: nobody may use it now
             return self._say("Others can read this chat, so I cancelled that code. Ask for a "
                              "new one with /link and send it to me in a private chat.")
+        claimer = (row.claimed_platform, row.claimed_workspace, row.claimed_external_id)
+        if claimer[0] is not None and claimer != (self._identity.platform,
+                                                  self._identity.workspace,
+                                                  self._identity.external_id):
+            self._count_wrong()  # typed first by another account: it is theirs to confirm
+            return self._say(WRONG_CODE)
         maker = Identity(row.platform, row.workspace, row.external_user_id)
         if maker == self._identity:
             return self._say("That code is for your other app: send it to me from there.")

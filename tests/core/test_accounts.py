@@ -125,7 +125,8 @@ def test_reminders_follow_each_task_to_the_app_it_was_made_in(
     assert len(people) == 1
 
 
-@pytest.mark.parametrize("case", ["wrong", "expired", "used", "own", "other presser", "group"])
+@pytest.mark.parametrize("case", ["wrong", "expired", "used", "own", "other presser", "group",
+                                  "claimed by another"])
 def test_bad_codes_are_refused(service: TodoService, engine: Engine, clock: SetClock,
                                case: str) -> None:
     text_of(service, "/list", **SL)
@@ -144,6 +145,9 @@ def test_bad_codes_are_refused(service: TodoService, engine: Engine, clock: SetC
     elif case == "other presser":
         question = turn(service, f"/link {code}", **SL)
         answer = turn(service, action=link_button(question), **other).text
+    elif case == "claimed by another":
+        assert "Link this" in turn(service, f"/link {code}", **other).text
+        answer = turn(service, f"/link {code}", **SL).text
     else:
         answer = turn(service, f"/link {code}", private=False, **SL).text
         assert "cancelled that code" in answer
