@@ -9,6 +9,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from datetime import date
+from pathlib import Path
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -189,6 +190,10 @@ def _chat(user: str | None, *, sweep_every: float | None = None) -> int:
                 continue
             if result.reply is not None:
                 console.say(result.reply.as_plain_text())
+                for file in result.reply.files:  # /export: the files land where you are
+                    path = Path.cwd() / file.name
+                    path.write_text(file.content, encoding="utf-8")
+                    console.line(f"     saved {path} ({path.stat().st_size:,} bytes)")
 
 
 if __name__ == "__main__":  # pragma: no cover

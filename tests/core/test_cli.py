@@ -36,6 +36,23 @@ def test_migrate_then_chat_offline_on_the_default_sqlite_file(tmp_path: Path) ->
     assert "Nothing open" in out
 
 
+def test_export_in_the_terminal_saves_the_files_where_it_runs(tmp_path: Path) -> None:
+    import csv
+    import json
+
+    assert _todobot("migrate", cwd=tmp_path).returncode == 0
+    chat = _todobot("chat", "--user", "tester", cwd=tmp_path,
+                    stdin="add buy milk tomorrow at 5pm\nadd call mom\n/export all\n")
+    assert chat.returncode == 0, chat.stderr
+    assert "Here is your data: 2 task(s) and 4 message(s)" in chat.stdout
+    data = json.loads((tmp_path / "todobot-export.json").read_text())
+    assert [t["title"] for t in data["tasks"]] == ["buy milk", "call mom"]
+    assert data["tasks"][0]["due_date"].startswith("20")
+    rows = list(csv.DictReader((tmp_path / "todobot-tasks.csv").open()))
+    assert [r["number"] for r in rows] == ["1", "2"]
+    assert f"saved {tmp_path / 'todobot-tasks.csv'}" in chat.stdout
+
+
 def test_scheduler_run_prints_its_counts(tmp_path: Path) -> None:
     assert _todobot("migrate", cwd=tmp_path).returncode == 0
     run = _todobot("scheduler", "run", cwd=tmp_path)
