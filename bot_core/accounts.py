@@ -1,10 +1,13 @@
 """One person across apps: ``/link`` codes, the confirmed link (two lists merged), ``/unlink``.
 
 A code is 8 characters from an alphabet without look-alikes (about 39 bits), shown as
-``ABCD-EFGH``; only its SHA-256 is stored. It belongs to the account that asked for it, works
-for :data:`CODE_MINUTES`, once, and never in the account that made it. An account that types
-:data:`MAX_WRONG_PER_HOUR` wrong codes in an hour is refused until the hour is over; a right
-code typed where others can read it (a group) is cancelled instead of used. Typing a right code
+``ABCD-EFGH``. ``link_codes`` keeps only its SHA-256, and the conversation stores it masked
+(the reply that carries it is an outbox row like any other, pruned after a week). It belongs
+to the account that asked for it, works for :data:`CODE_MINUTES`, once, and never in the
+account that made it. An account that types :data:`MAX_WRONG_PER_HOUR` wrong codes within one
+clock hour is refused until that hour is over; a right code typed where others can read it (a
+group) is cancelled instead of used. When a code is used, the account that made it is told,
+in its own chat, with what to do if it wasn't them. Typing a right code
 only claims it: the link is made when the same account presses "Link" under the question.
 
 The side that typed the code joins the side that made it: its tasks keep their order and are
@@ -49,6 +52,9 @@ DIGEST_FIELDS = ("digest_time", "digest_next_at", "digest_platform", "digest_wor
                  "digest_target")
 PLATFORM_NAMES = {"telegram": "Telegram", "slack": "Slack", "cli": "the terminal"}
 
+MASKED = "····-····"
+FORGET_MINUTES = 10
+"""How long the "Delete everything" button under a /forget question works."""
 PRIVATE_ONLY = ("For your privacy I only do that in a private chat with me: send it to me "
                 "there (in Slack, /todo {what} works anywhere).")
 WRONG_CODE = ("That code didn't work: it may be mistyped, used or expired (they last "
@@ -77,6 +83,9 @@ class Outcome:
     reply: Reply
     user_id: str | None
     """None: the person was forgotten (nothing of the turn is kept)."""
+    stored_said: str | None = None
+    stored_reply: str | None = None
+    """What the conversation keeps of the turn, when it must not be the text itself (a code)."""
 
 
 def new_code() -> str:
@@ -99,12 +108,13 @@ class Accounts:
     """The account commands of one turn, inside its transaction."""
 
     def __init__(self, session: Session, identity: Identity, user_id: str, now: datetime,
-                 *, private: bool) -> None:
+                 *, private: bool, chat_target: str | None = None) -> None:
         self._session = session
         self._identity = identity
         self._user_id = user_id
         self._now = now
         self._private = private
+        self._chat_target = chat_target
 
     # -- /link --------------------------------------------------------------------------------
 
@@ -125,17 +135,23 @@ class Accounts:
                              platform=self._identity.platform,
                              workspace=self._identity.workspace,
                              external_user_id=self._identity.external_id, created_at=self._now,
-                             expires_at=self._now + timedelta(minutes=CODE_MINUTES)))
+                             expires_at=self._now + timedelta(minutes=CODE_MINUTES),
+                             notify_target=self._chat_target))
         session.flush()
         others = [i for i in self.identities() if i != self._identity]
         linked = ("Linked with: " + ", ".join(i.label for i in others) + "." if others
                   else "Nothing is linked yet.")
-        return self._say(
-            f"Your link code: {shown(code)}\nIn your other app, send me /link {shown(code)} "
-            f"within {CODE_MINUTES} minutes (it works once). Both apps then share one task "
-            f"list.\n{linked}")
+        text = ("Your link code: {code}\nIn your other app, send me /link {code} within "
+                f"{CODE_MINUTES} minutes (it works once). Both apps then share one task "
+                f"list.\n{linked}")
+        return Outcome(Reply(text=text.format(code=shown(code))), self._user_id,
+                       stored_reply=text.format(code=MASKED))
 
     def _claim(self, args: str) -> Outcome:
+        outcome = self._claimed(args)
+        return Outcome(outcome.reply, outcome.user_id, stored_said=f"/link {MASKED}")
+
+    def _claimed(self, args: str) -> Outcome:
         typed = normalized(args)
         if self._locked_until() is not None:
             until = self._locked_until()
@@ -188,7 +204,14 @@ class Accounts:
         if row.user_id == self._user_id:
             return self._say("These accounts are already linked.")
         keep = row.user_id
+        maker_now = self._session.execute(select(col(ChatIdentity.user_id)).where(
+            col(ChatIdentity.platform) == row.platform,
+            col(ChatIdentity.workspace) == row.workspace,
+            col(ChatIdentity.external_user_id) == row.external_user_id)).scalar()
+        if maker_now != keep:  # the maker's account was unlinked or forgotten meanwhile
+            return self._say(WRONG_CODE)
         renumbered = merge_people(self._session, keep=keep, drop=self._user_id)
+        self._tell_the_maker(row, keep)
         maker = PLATFORM_NAMES.get(row.platform, row.platform)
         if renumbered:
             moves = ", ".join(f"#{old} → #{new}" for old, new in renumbered)
@@ -197,6 +220,20 @@ class Accounts:
         else:
             text = f"Linked with your {maker} account: one list in both apps now."
         return Outcome(Reply(text=text), keep)
+
+    def _tell_the_maker(self, row: LinkCode, keep: str) -> None:
+        """A notice in the chat where the code was made: someone with it just joined the list."""
+        if not row.notify_target:
+            return
+        from bot_core.outbox import add_to_outbox
+
+        add_to_outbox(self._session, platform=row.platform, workspace=row.workspace,
+                      delivery_key=f"linked:{row.id}", target=row.notify_target,
+                      reply=Reply(text=f"🔗 Your link code was just used: a "
+                                       f"{self._identity.label} account now shares this list. "
+                                       "If that wasn't you, send /unlink from that account, or "
+                                       "/forget to delete everything."),
+                      now=self._now, user_id=keep)
 
     # -- /unlink and the list ---------------------------------------------------------------------
 
@@ -220,6 +257,16 @@ class Accounts:
             col(Task.origin_platform) == self._identity.platform,
             col(Task.origin_workspace) == self._identity.workspace,
         ).values(origin_platform=None, origin_workspace=None, origin_target=None))
+        self._session.execute(update(User).where(  # nor the digest
+            col(User.id) == self._user_id,
+            col(User.digest_platform) == self._identity.platform,
+            col(User.digest_workspace) == self._identity.workspace,
+        ).values(**dict.fromkeys(DIGEST_FIELDS)))
+        self._session.execute(update(LinkCode).where(  # its codes would join the person
+            col(LinkCode.platform) == self._identity.platform,
+            col(LinkCode.workspace) == self._identity.workspace,
+            col(LinkCode.external_user_id) == self._identity.external_id,
+            col(LinkCode.used_at).is_(None)).values(used_at=self._now))
         names = ", ".join(i.label for i in others)
         return Outcome(Reply(text=f"Unlinked this {self._identity.label} account. Your tasks "
                                   f"stay with your {names} account; the list here starts empty."),
@@ -302,19 +349,26 @@ def merge_people(session: Session, *, keep: str, drop: str) -> list[tuple[int, i
 ACCOUNT_COMMANDS = frozenset({"link", "unlink", "forget", "export"})
 
 
-def account_turn(session: Session, inbound: Inbound, user_id: str, now: datetime
-                 ) -> Outcome | None:
-    """The turn's outcome when it is an account command or button, else None."""
+def account_turn(session: Session, inbound: Inbound, user_id: str, now: datetime,
+                 chat_target: str | None = None) -> Outcome | None:
+    """The turn's outcome when it is an account command or button, else None.
+    ``chat_target``: this chat, where a notice about this account's link code would go."""
     from bot_core.commands import parse_command
     from bot_core.forgetting import forget_person, forget_question, forgotten_reply
 
     identity = Identity(inbound.platform, inbound.workspace, inbound.external_user_id)
-    accounts = Accounts(session, identity, user_id, now, private=inbound.private)
+    accounts = Accounts(session, identity, user_id, now, private=inbound.private,
+                        chat_target=chat_target)
     action = inbound.action
     if action is not None:
         if action.kind == "link":
             return accounts.confirm(action.number)
         if action.kind == "forget":
+            asked = datetime.fromtimestamp(action.number * 60, tz=now.tzinfo)
+            if not inbound.private or not timedelta(0) <= now - asked <= timedelta(
+                    minutes=FORGET_MINUTES + 1):
+                return Outcome(Reply(text="That question has expired, so nothing was deleted. "
+                                          "Send /forget again (in a private chat)."), user_id)
             return Outcome(forgotten_reply(forget_person(session, user_id)), None)
         if action.kind == "cancel":
             return Outcome(Reply(text="Cancelled: nothing changed."), user_id)
@@ -333,7 +387,7 @@ def account_turn(session: Session, inbound: Inbound, user_id: str, now: datetime
 
         history = command.args.strip().lower() in ("all", "history", "everything")
         return Outcome(export_reply(session, user_id, now, history=history), user_id)
-    return Outcome(forget_question(session, user_id), user_id)
+    return Outcome(forget_question(session, user_id, now), user_id)
 
 
 def prune_link_rows(session: Session, now: datetime) -> int:

@@ -171,19 +171,23 @@ class TodoService:
             now = self._clock()
             verdict = count_message(session, user_id, now, self._limits.messages_per_minute)
             if verdict != "ok":
-                return self._over_rate(uow, verdict, where)
+                return self._over_rate(uow, verdict, where, user_id)
             conversation_id = current_conversation(
                 session, user_id, inbound.platform, inbound.chat_key)
             tools = TaskTools(session, user_id, now=now, profile=self._profile(session, user_id),
                               origin=origin)
             settings = SettingsStore(session, user_id, now, origin)
-            account = account_turn(session, inbound, user_id, now)
+            account = account_turn(session, inbound, user_id, now,
+                                   origin.target if origin is not None else None)
+            said, stored_reply = _user_text(inbound), None
             if account is not None and account.user_id is None:  # forgotten: keep nothing
                 outbox_id = self._queue_reply(session, where, account.reply)
                 uow.commit()
                 return TurnResult(reply=account.reply, outbox_id=outbox_id)
             if account is not None:
                 reply = account.reply
+                said = account.stored_said or said
+                stored_reply = account.stored_reply
                 if account.user_id != user_id:  # merged into the other side, or unlinked
                     user_id = account.user_id or user_id
                     conversation_id = current_conversation(
@@ -194,8 +198,8 @@ class TodoService:
             reply = _asking_zone(reply, tools.calls)
             if _was_cut(inbound):
                 reply = reply.model_copy(update={"text": f"{reply.text}\n{CUT_TEXT}"})
-            store_turn(session, conversation_id, user_id, _user_text(inbound),
-                       reply.as_plain_text(), tools.calls, now=now)
+            store_turn(session, conversation_id, user_id, said,
+                       stored_reply or reply.as_plain_text(), tools.calls, now=now)
             outbox_id = self._queue_reply(session, where, reply, user_id)
             uow.commit()
         return TurnResult(reply=reply, outbox_id=outbox_id)
@@ -304,7 +308,7 @@ class TodoService:
                 if inbound.delivery_key and not claim_delivery(
                         session, inbound.platform, inbound.delivery_key):
                     return TurnResult(reply=None, duplicate=True)
-                return self._over_rate(uow, verdict, where)
+                return self._over_rate(uow, verdict, where, user_id)
             conversation_id = current_conversation(
                 session, user_id, inbound.platform, inbound.chat_key)
             history = recent_history(session, conversation_id, self._history_max_messages,
@@ -316,14 +320,15 @@ class TodoService:
             uow.commit()
         return _Context(user_id, conversation_id, history, profile, spent)
 
-    def _over_rate(self, uow: UnitOfWork, verdict: Verdict, where: Where | None) -> TurnResult:
+    def _over_rate(self, uow: UnitOfWork, verdict: Verdict, where: Where | None,
+                   user_id: str) -> TurnResult:
         """Past the rate limit: "slow down" the first time this minute, then nothing; no turn
         is stored (the claim, already in this transaction, keeps a redelivery from counting)."""
         outbox_id = None
         reply = None
         if verdict == "slow_down":
             reply = Reply(text=SLOW_DOWN_TEXT)
-            outbox_id = self._queue_reply(uow.session, where, reply)
+            outbox_id = self._queue_reply(uow.session, where, reply, user_id)
         uow.commit()
         return TurnResult(reply=reply, outbox_id=outbox_id)
 

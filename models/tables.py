@@ -227,7 +227,9 @@ class OutboxMessage(SQLModel, table=True):
     failed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     failure: str | None = Field(default=None, max_length=200)
     # The person the reply is to (what /forget deletes with them); null for a stranger's.
-    user_id: str | None = Field(default=None, max_length=64, index=True)
+    user_id: str | None = Field(
+        default=None, sa_column=Column(String(64), ForeignKey(
+            "users.id", ondelete="CASCADE", name="fk_outbox_user_id"), index=True))
 
 
 class Stranger(SQLModel, table=True):
@@ -405,6 +407,8 @@ class LinkCode(SQLModel, table=True):
     claimed_workspace: str | None = Field(default=None, max_length=64)
     claimed_external_id: str | None = Field(default=None, max_length=64)
     used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The maker's chat (the platform's target JSON): told there when the code is used.
+    notify_target: str | None = Field(default=None, sa_type=Text)
 
 
 class LinkAttempt(SQLModel, table=True):

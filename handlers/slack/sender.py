@@ -93,14 +93,17 @@ class SlackReplySender:
                 messages = [render_single(item.reply, owner)]
             else:
                 messages = render_reply(item.reply, owner)
+            # Files first (/export, step 0), so the words "here is your data" never come
+            # without them; then the messages.
+            offset = 1 if item.reply.files else 0
+            if offset and done < 1:
+                _upload(client(), item.reply.files, target, mode, owner)
+                done = 1
             for index, message in enumerate(messages):
-                if index < done:
+                if index + offset < done:
                     continue
                 self._send_one(client, target, mode, owner, message)
-                done = index + 1
-            if item.reply.files and done <= len(messages):
-                _upload(client(), item.reply.files, target, mode, owner)
-                done = len(messages) + 1
+                done = index + offset + 1
         except NotInstalled:
             log.info("a Slack reply for a workspace without the app was dropped")
             return Refused("app not installed")
@@ -145,7 +148,9 @@ def _upload(client: WebClient, files: tuple[ReplyFile, ...], target: dict[str, A
         channel, thread = str(target.get("channel")), target.get("thread_ts")
     else:
         opened = client.conversations_open(users=owner)
-        channel, thread = str((opened.get("channel") or {}).get("id")), None
+        channel, thread = str((opened.get("channel") or {}).get("id") or ""), None
+        if not channel:
+            raise _Failed(Refused("conversations.open gave no channel"))
     client.files_upload_v2(
         channel=channel, thread_ts=thread,
         file_uploads=[{"content": f.content.encode(), "filename": f.name, "title": f.name}

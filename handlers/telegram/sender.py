@@ -138,16 +138,16 @@ class Sender:
             if target.toast_only:
                 return
         message_id = target.list_message_id
-        edited_in_place = False
         if message_id is not None:
             edited = render(reply, target.owner, single_message=True)
             # Skipped means an earlier attempt tried it and it could not be edited.
-            edited_in_place = await steps.run(lambda: self._edit(target, message_id, edited),
-                                              False)
-        if not edited_in_place:
-            await self._send(target, render(reply, target.owner), steps)
-        for file in reply.files:
-            await steps.run(partial(self._document, target, file), None)
+            if await steps.run(lambda: self._edit(target, message_id, edited), False):
+                return
+        else:
+            # Files first (/export), so the words "here is your data" never come without them.
+            for file in reply.files:
+                await steps.run(partial(self._document, target, file), None)
+        await self._send(target, render(reply, target.owner), steps)
 
     async def _document(self, target: ReplyTarget, file: ReplyFile) -> None:
         """One file (``/export``) as a document in the chat."""

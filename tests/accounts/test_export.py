@@ -94,3 +94,36 @@ def test_slack_export_uploads_into_the_persons_dm(slack: SlackHarness, engine: E
     for exported, row in zip(data["tasks"], stored_tasks(engine), strict=True):
         same(exported, row)
     assert "conversations" not in data
+
+
+def test_a_refused_document_is_sent_again_and_the_words_come_after_the_files(
+        tg_any_db: TelegramBot) -> None:
+    bot = tg_any_db
+    telegram(bot, "/add buy milk")
+    bot.api.fail_next("sendDocument", 429, "Too Many Requests: retry after 1", retry_after=1)
+
+    telegram(bot, "/export")
+
+    assert [d.filename for d in bot.api.documents] == ["todobot-export.json",
+                                                       "todobot-tasks.csv"]  # once each
+    order = [c.method for c in bot.api.calls if c.method in ("sendDocument", "sendMessage")]
+    assert order[-3:] == ["sendDocument", "sendDocument", "sendMessage"]
+    assert bot.api.sent_texts()[-1].startswith("Here is your data")
+    assert bot.unsent() == 0
+
+
+def test_a_failed_slack_upload_is_retried_before_anything_is_said(slack: SlackHarness) -> None:
+    from tests.fakes.slack_api import ratelimited
+
+    slack_command(slack, "add pay rent")
+    slack.fake.script("files.getUploadURLExternal", ratelimited(1))
+
+    answer = slack_command(slack, "export")
+
+    assert answer["text"].startswith("Here is your data")
+    assert len(slack.fake.uploads) == 2
+    statuses = slack.fake.statuses("files.getUploadURLExternal")
+    assert statuses[0] == 429 and set(statuses[1:]) == {200}
+    first_words = min(e.at for e in slack.fake.exchanges_with("response_url")
+                      if e.hook_post and "Here is your data" in str(e.hook_post.message))
+    assert all(e.at < first_words for e in slack.fake.exchanges_with("files.completeUploadExternal"))

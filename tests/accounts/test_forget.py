@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from bot_core.forgetting import PERSONAL
-from handlers.telegram.buttons import encode
 from tests.accounts.test_linking_across_apps import (
     CODE,
     SLACK_USER,
@@ -20,6 +19,7 @@ from tests.accounts.test_linking_across_apps import (
     telegram,
 )
 from tests.conftest import count
+from tests.core.test_accounts import person_of, rows_of
 from tests.slack.harness import SlackHarness
 from tests.telegram.conftest import USER_ID, TelegramBot, button_press, group_text, private_text
 
@@ -42,24 +42,23 @@ def test_forget_deletes_the_person_everywhere_and_nobody_else(
     asked = telegram(bot, "/forget")
     assert "2 task(s)" in asked and "2 linked account(s)" in asked
     sent = bot.api.calls_to("sendMessage")[-1]
-    labels = [b["text"] for row in sent["reply_markup"]["inline_keyboard"] for b in row]
-    assert labels == ["Delete everything", "Cancel"]
-    press = button_press(encode("forget", 1, "open", USER_ID), message_id=1000)
+    keyboard = [b for row in sent["reply_markup"]["inline_keyboard"] for b in row]
+    assert [b["text"] for b in keyboard] == ["Delete everything", "Cancel"]
+    press = button_press(keyboard[0]["callback_data"], message_id=1000)
+    person = person_of(engine, "telegram", str(USER_ID))
+    accounts = [("telegram", "", str(USER_ID)), ("slack", TEAM, SLACK_USER)]
 
     assert bot.post(press)["statusCode"] == 200
 
     assert bot.api.calls_to("answerCallbackQuery")[-1]["text"].startswith("Done: I deleted 2")
-    with engine.connect() as conn:
-        (other,) = conn.execute(text("SELECT id FROM users")).scalars().all()
-    left = {name: count(engine, name, f"{column.key} <> :other", other=other)
-            for name, _model, column in PERSONAL}
+    left = rows_of(engine, person, accounts)
     assert left == dict.fromkeys(left, 0)
     assert count(engine, "tasks") == 1 and count(engine, "chat_identities") == 1
     assert theirs["tasks"] == 3
 
     assert bot.post(press)["statusCode"] == 200  # Telegram redelivers the same update
     assert count(engine, "users") == 1
-    again = button_press(encode("forget", 1, "open", USER_ID), message_id=1000)
+    again = button_press(keyboard[0]["callback_data"], message_id=1000)
     bot.post(again)  # the old button pressed once more
     assert bot.api.calls_to("answerCallbackQuery")[-1]["text"] == (
         "There was nothing left to delete.")

@@ -1,6 +1,5 @@
 """One person across apps, at the core: link codes, the merge, unlink, forget (both
-databases). The platforms' own walk-throughs are tests/telegram/test_accounts.py and
-tests/slack/test_accounts.py."""
+databases). Through the real webhooks of both apps: tests/accounts/."""
 
 from __future__ import annotations
 
@@ -8,9 +7,9 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, inspect, text
 
-from bot_core.forgetting import PERSONAL
+from bot_core.accounts import WRONG_CODE
 from bot_core.inbound import ButtonAction
 from bot_core.reply import Reply
 from bot_core.service import TodoService
@@ -46,6 +45,41 @@ def code_in(reply: Reply) -> str:
 def link_button(reply: Reply) -> ButtonAction:
     (link,) = [a for a in reply.actions if a.kind == "link"]
     return ButtonAction(kind="link", number=link.number)
+
+
+def forget_button(reply: Reply) -> ButtonAction:
+    (forget,) = [a for a in reply.actions if a.kind == "forget"]
+    return ButtonAction(kind="forget", number=forget.number)
+
+
+def rows_of(engine: Engine, person: str, accounts: list[tuple[str, str, str]]) -> dict[str, int]:
+    """Rows that name the person in every table the tests know (tests.conftest.TABLES), by
+    their user id or by one of their accounts."""
+    from tests.conftest import TABLES
+
+    by_account = {"link_attempts": ("platform", "workspace", "external_id"),
+                  "strangers": ("platform", "workspace", "external_id"),
+                  "link_codes": ("claimed_platform", "claimed_workspace",
+                                 "claimed_external_id")}
+    found: dict[str, int] = {}
+    with engine.connect() as conn:
+        for table in TABLES:
+            columns = {c["name"] for c in inspect(conn).get_columns(table)}
+            total = 0
+            if "user_id" in columns:
+                total += int(conn.execute(text(f"SELECT count(*) FROM {table} WHERE user_id = :p"),
+                                          {"p": person}).scalar_one())
+            if table == "users":
+                total += int(conn.execute(text("SELECT count(*) FROM users WHERE id = :p"),
+                                          {"p": person}).scalar_one())
+            if table in by_account:
+                a, b, c = by_account[table]
+                for account in accounts:
+                    total += int(conn.execute(text(
+                        f"SELECT count(*) FROM {table} WHERE {a} = :x AND {b} = :y AND {c} = :z"),
+                        dict(zip("xyz", account, strict=True))).scalar_one())
+            found[table] = total
+    return found
 
 
 @pytest.fixture
@@ -152,7 +186,9 @@ def test_bad_codes_are_refused(service: TodoService, engine: Engine, clock: SetC
         answer = turn(service, f"/link {code}", private=False, **SL).text
         assert "cancelled that code" in answer
         answer = turn(service, f"/link {code}", **SL).text
-    assert "didn't work" in answer or "your other app" in answer, answer
+    expected = ("That code is for your other app: send it to me from there." if case == "own"
+                else WRONG_CODE)
+    assert answer == expected, answer
     assert person_of(engine, "slack", "U7") != person_of(engine, "telegram", "42")
     if case == "other presser":
         assert person_of(engine, "slack", "U9") != person_of(engine, "telegram", "42")
@@ -205,34 +241,47 @@ def test_forget_deletes_every_row_of_the_person_and_nobody_elses(
         service: TodoService, engine: Engine) -> None:
     text_of(service, "/add buy milk", **TG)
     text_of(service, "/add pay rent", **SL)
+    turn(service, "/link ZZZZ-ZZZZ", **SL)  # a wrong guess: a link_attempts row
     _linked(service)
     text_of(service, "/add mine", user="bob", platform="telegram", chat="77")
     bob = count(engine, "tasks")
+    person = person_of(engine, "telegram", "42")
+    accounts = [("telegram", "", "42"), ("slack", "T1", "U7")]
+    before = rows_of(engine, person, accounts)
+    assert before["tasks"] == 2 and before["link_attempts"] == 1 and before["outbox"] > 0
     question = turn(service, "/forget", **TG)
     assert "2 task(s)" in question.text and "2 linked account(s)" in question.text
     press = "forget-press"
 
-    assert count(engine, "outbox", "user_id IS NOT NULL") > 0
-    result = service.handle(inbound(action=ButtonAction(kind="forget", number=1),
-                                    delivery=press, **TG),  # type: ignore[arg-type]
-                            target='{"to": "chat"}')
+    result = service.handle(inbound(action=forget_button(question), delivery=press, **TG),
+                            target='{"to": "chat"}')  # type: ignore[arg-type]
 
     assert result.reply is not None and result.reply.text.startswith("Done: I deleted 2 task")
-    with engine.connect() as conn:
-        people = conn.execute(text("SELECT id FROM users")).scalars().all()
-    assert len(people) == 1  # bob
-    for name, _model, column in PERSONAL:
-        key = column.key
-        assert count(engine, name, f"{key} <> :bob", bob=people[0]) == 0, name
+    assert rows_of(engine, person, accounts) == dict.fromkeys(before, 0)
+    assert count(engine, "users") == 1 and count(engine, "tasks") == bob - 2  # bob's
     assert count(engine, "outbox", "user_id IS NULL") == 1  # the "Done" answer, to nobody
-    assert count(engine, "tasks") == bob - 2
-    replay = service.handle(inbound(action=ButtonAction(kind="forget", number=1),
-                                    delivery=press, **TG))  # type: ignore[arg-type]
+    replay = service.handle(inbound(action=forget_button(question), delivery=press, **TG))  # type: ignore[arg-type]
     assert replay.duplicate
-    again = turn(service, action=ButtonAction(kind="forget", number=1), **TG)
+    again = turn(service, action=forget_button(question), **TG)
     assert again.text == "There was nothing left to delete."
     assert count(engine, "users") == 1
     assert text_of(service, "/list", **TG) == EMPTY
+
+
+def test_an_old_or_public_forget_button_deletes_nothing(service: TodoService, engine: Engine,
+                                                        clock: SetClock) -> None:
+    text_of(service, "/add buy milk", **TG)
+    question = turn(service, "/forget", **TG)
+    public = turn(service, action=forget_button(question), private=False, **TG)
+    assert public.text.startswith("That question has expired")
+    clock.advance(minutes=12)
+
+    late = turn(service, action=forget_button(question), **TG)
+
+    assert late.text.startswith("That question has expired")
+    assert count(engine, "tasks") == 1
+    fresh = turn(service, "/forget", **TG)
+    assert turn(service, action=forget_button(fresh), **TG).text.startswith("Done")
 
 
 def test_forget_and_unlink_only_in_private(service: TodoService, engine: Engine) -> None:
@@ -256,3 +305,47 @@ def test_the_sweep_prunes_old_codes_and_guesses(service: TodoService, engine: En
         assert prune_link_rows(session, clock.now + timedelta(days=2)) == 2
         session.commit()
     assert count(engine, "link_codes") == count(engine, "link_attempts") == 0
+
+
+def test_the_code_is_kept_masked_and_the_maker_is_told_when_it_is_used(
+        service: TodoService, engine: Engine) -> None:
+    offer = service.handle(inbound("/link", delivery="m1", **TG),  # type: ignore[arg-type]
+                           target='{"to": "tg"}', chat_target='{"chat": "tg-dm"}').reply
+    assert offer is not None
+    code = code_in(offer)
+    question = turn(service, f"/link {code}", **SL)
+    turn(service, action=link_button(question), **SL)
+
+    with engine.connect() as conn:
+        said = " ".join(conn.execute(text("SELECT content FROM messages")).scalars())
+        (notice,) = conn.execute(text(
+            "SELECT platform, target, reply FROM outbox WHERE delivery_key LIKE 'linked:%'")).all()
+    assert code not in said and code.replace("-", "") not in said and "····-····" in said
+    assert (notice.platform, notice.target) == ("telegram", '{"chat": "tg-dm"}')
+    assert "a Slack account now shares this list" in notice.reply
+
+
+def test_unlink_cancels_the_accounts_codes_and_its_digest(service: TodoService,
+                                                          engine: Engine) -> None:
+    _linked(service)
+    service.handle(inbound("/digest 08:00", delivery="dg", **SL),  # type: ignore[arg-type]
+                   chat_target='{"chat": "sl-dm"}')
+    code = code_in(turn(service, "/link", **SL))  # made while linked
+    assert count(engine, "users", "digest_platform = 'slack'") == 1
+
+    turn(service, "/unlink", **SL)
+
+    assert count(engine, "users", "digest_platform = 'slack'") == 0
+    other = {"platform": "slack", "user": "U9", "chat": "D9", "workspace": "T1"}
+    assert turn(service, f"/link {code}", **other).text == WRONG_CODE
+    assert person_of(engine, "slack", "U9") != person_of(engine, "telegram", "42")
+
+
+def test_a_double_pressed_link_merges_once(service: TodoService, engine: Engine) -> None:
+    text_of(service, "/add pay rent", **SL)
+    code = code_in(turn(service, "/link", **TG))
+    question = turn(service, f"/link {code}", **SL)
+    first = turn(service, action=link_button(question), **SL)
+    second = turn(service, action=link_button(question), **SL)
+    assert first.text.startswith("Linked") and second.text == WRONG_CODE
+    assert count(engine, "users") == 1 and count(engine, "tasks") == 1

@@ -1,5 +1,5 @@
-"""accounts: link codes and wrong guesses (one person across apps), the person of each outbox
-row (so that /forget can delete their unsent replies too)
+"""accounts: link codes (with the chat to tell when one is used) and wrong guesses (one person
+across apps), the person of each outbox row (so that /forget deletes their replies too)
 
 Revision ID: 0007
 Revises: 0006
@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.Column("claimed_workspace", sa.String(length=64), nullable=True),
         sa.Column("claimed_external_id", sa.String(length=64), nullable=True),
         sa.Column("used_at", TZ, nullable=True),
+        sa.Column("notify_target", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_link_codes_code_hash", "link_codes", ["code_hash"])
@@ -52,10 +53,13 @@ def upgrade() -> None:
     with op.batch_alter_table("outbox") as outbox:
         outbox.add_column(sa.Column("user_id", sa.String(length=64), nullable=True))
         outbox.create_index("ix_outbox_user_id", ["user_id"])
+        outbox.create_foreign_key("fk_outbox_user_id", "users", ["user_id"], ["id"],
+                                  ondelete="CASCADE")
 
 
 def downgrade() -> None:
     with op.batch_alter_table("outbox") as outbox:
+        outbox.drop_constraint("fk_outbox_user_id", type_="foreignkey")
         outbox.drop_index("ix_outbox_user_id")
         outbox.drop_column("user_id")
     op.drop_index("ix_link_attempts_window_start", table_name="link_attempts")
