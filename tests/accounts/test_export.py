@@ -126,4 +126,5 @@ def test_a_failed_slack_upload_is_retried_before_anything_is_said(slack: SlackHa
     assert statuses[0] == 429 and set(statuses[1:]) == {200}
     first_words = min(e.at for e in slack.fake.exchanges_with("response_url")
                       if e.hook_post and "Here is your data" in str(e.hook_post.message))
-    assert all(e.at < first_words for e in slack.fake.exchanges_with("files.completeUploadExternal"))
+    shared = slack.fake.exchanges_with("files.completeUploadExternal")
+    assert shared and all(e.at < first_words for e in shared)
