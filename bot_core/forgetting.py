@@ -56,7 +56,7 @@ def forget_question(session: Session, user_id: str, now: datetime) -> Reply:
     return Reply(
         text=(f"This deletes everything I keep about you, for good: {rows['tasks']} task(s), "
               f"{rows['messages']} message(s) in {rows['conversations']} conversation(s), "
-              f"your settings and usage, and {accounts} linked account(s). You can /export "
+              f"your settings and usage, and your {accounts} chat account(s). You can /export "
               "first. Delete everything?"),
         actions=(Action(kind="forget", number=int(now.timestamp() // 60)),
                  Action(kind="cancel", number=1)))

@@ -405,10 +405,12 @@ class TaskTools:
         task = self._find(args.task_number)
         if task is None:
             return self._not_found(args.task_number)
+        verb = "Updated"
         if args.completed is not None and args.completed != task.completed:
             if args.completed:
                 return self.complete_task(CompleteTaskArgs(task_number=task.number))
             task.completed = False
+            verb = "Reopened"
         if not schedule.empty:
             problem = apply_change(task, schedule, self.now, self.profile)
             if problem is not None:
@@ -422,7 +424,7 @@ class TaskTools:
             task.priority = args.priority
         self._save(task)
         view = self._view(task)
-        return self._confirm(f"Updated #{task.number}: {task.title}", view)
+        return self._confirm(f"{verb} #{task.number}: {task.title}", view)
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -461,8 +463,9 @@ class TaskTools:
 
     def _confirm(self, message: str, view: TaskView) -> ToolResult:
         """A confirmation with the task's dates, and the zone they were read in if assumed."""
-        details = [p for p in (f"due {view.due_label}" if view.due_label else None,
-                               view.repeats_label) if p]
+        due = view.due_label
+        details = [p for p in ((due if due.startswith("overdue") else f"due {due}")
+                               if due else None, view.repeats_label) if p]
         if view.remind_at is not None and view.remind_at != self._default_reminder(view):
             details.append(f"reminder {self._moment(view.remind_at)}")
         if view.priority != "medium":

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from datetime import date
@@ -163,6 +164,9 @@ def _chat(user: str | None, *, sweep_every: float | None = None) -> int:
     from handlers.terminal.sender import PLATFORM, TerminalSender, chat_target, registered
     from handlers.terminal.sweeper import EVERY_SECONDS, BackgroundSweep
 
+    # One person at their own terminal: the per-minute limit (a public bot's guard) would only
+    # swallow lines pasted or piped in a burst. Set the variable to have it anyway.
+    os.environ.setdefault("MESSAGES_PER_MINUTE_PER_USER", "0")
     root = composition.root()
     settings = root.settings
     service = root.service

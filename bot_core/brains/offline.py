@@ -382,8 +382,9 @@ _RULES: tuple[_Rule, ...] = (
     # Due dates.
     _Rule(_rx(r"(?:what'?s|what is|what are|anything|is anything|show(?: me)?|list)?\s*"
               r"(?:(?:my )?tasks |things )?(?:due|overdue|on) (?:for )?(?:today|tonight)"
-              r"|(?:what'?s |what is )?overdue|today|(?:(?:show|list|see)(?: me)? )?(?:/?today'?s?|"
-              r"my) (?:tasks|list|agenda|todos)(?: (?:for )?today)?|"
+              r"|(?:what'?s |what is )?overdue|today|(?:(?:show|list|see)(?: me)? )?"
+              r"(?:/?today'?s? (?:tasks|list|agenda|todos)(?: (?:for )?today)?|"
+              r"my (?:tasks|list|agenda|todos) (?:for )?today)|"
               r"what do i have (?:on )?today|agenda|my day|what (?:do|should|must) i (?:have to |"
               r"need to |still need to |still have to )?do today|what'?s on (?:my (?:plate|list|"
               r"agenda)|the agenda) (?:for )?today"), _B.list_today),

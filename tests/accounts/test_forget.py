@@ -40,7 +40,7 @@ def test_forget_deletes_the_person_everywhere_and_nobody_else(
     assert bot.post(private_text("/add not mine", user_id=OTHER))["statusCode"] == 200
     theirs = {name: count(engine, name) for name, *_ in PERSONAL}
     asked = telegram(bot, "/forget")
-    assert "2 task(s)" in asked and "2 linked account(s)" in asked
+    assert "2 task(s)" in asked and "2 chat account(s)" in asked
     sent = bot.api.calls_to("sendMessage")[-1]
     keyboard = [b for row in sent["reply_markup"]["inline_keyboard"] for b in row]
     assert [b["text"] for b in keyboard] == ["Delete everything", "Cancel"]

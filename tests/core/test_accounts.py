@@ -250,7 +250,7 @@ def test_forget_deletes_every_row_of_the_person_and_nobody_elses(
     before = rows_of(engine, person, accounts)
     assert before["tasks"] == 2 and before["link_attempts"] == 1 and before["outbox"] > 0
     question = turn(service, "/forget", **TG)
-    assert "2 task(s)" in question.text and "2 linked account(s)" in question.text
+    assert "2 task(s)" in question.text and "2 chat account(s)" in question.text
     press = "forget-press"
 
     result = service.handle(inbound(action=forget_button(question), delivery=press, **TG),

@@ -11,9 +11,10 @@ import time
 from pathlib import Path
 
 
-def _todobot(*args: str, cwd: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
+def _todobot(*args: str, cwd: Path, stdin: str = "", unset: tuple[str, ...] = ()
+             ) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("OPENAI_", "DATABASE_URL"))}
+           if not k.startswith(("OPENAI_", "DATABASE_URL")) and k not in unset}
     return subprocess.run(
         [sys.executable, "-m", "handlers.cli", *args], input=stdin, text=True,
         capture_output=True, cwd=cwd, env={**env, "PYTHONPATH": str(Path.cwd())}, timeout=60,
@@ -51,6 +52,16 @@ def test_export_in_the_terminal_saves_the_files_where_it_runs(tmp_path: Path) ->
     rows = list(csv.DictReader((tmp_path / "todobot-tasks.csv").open()))
     assert [r["number"] for r in rows] == ["1", "2"]
     assert f"saved {tmp_path / 'todobot-tasks.csv'}" in chat.stdout
+
+
+def test_lines_piped_in_a_burst_are_all_answered(tmp_path: Path) -> None:
+    """The per-minute limit guards a public bot; at one's own terminal it would drop lines."""
+    assert _todobot("migrate", cwd=tmp_path).returncode == 0
+    lines = "".join(f"/add item {i}\n" for i in range(1, 41))
+    chat = _todobot("chat", "--user", "tester", cwd=tmp_path, stdin=lines,
+                    unset=("MESSAGES_PER_MINUTE_PER_USER",))
+    assert chat.returncode == 0, chat.stderr
+    assert "Added #40: item 40" in chat.stdout and "faster than" not in chat.stdout
 
 
 def test_scheduler_run_prints_its_counts(tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ def test_every_command(make_service: ServiceFactory, engine: Engine) -> None:
     assert say(s, "/list done") == "Completed tasks:\n☑ #1 Buy milk"
     assert say(s, "/list all") == "All your tasks:\n☐ #2 Call mom\n☑ #1 Buy milk"
     assert say(s, "/list nonsense") == "Use /list, /list all or /list done."
-    assert say(s, "/undo 1") == "Updated #1: Buy milk"
+    assert say(s, "/undo 1") == "Reopened #1: Buy milk"
     assert say(s, "/edit 2 Call mom tonight") == "Updated #2: Call mom tonight"
     assert say(s, "/edit 2").startswith("Usage: /edit")
     assert say(s, "/delete 1") == "Deleted #1: Buy milk"

@@ -430,3 +430,18 @@ def test_a_date_reads_the_same_in_every_zone() -> None:
     now = utc(2027, 3, 4, 12)
     assert format_due(stored, has_time, now, ZoneInfo("Pacific/Kiritimati")) == "today"
     assert format_due(stored, has_time, now, ZoneInfo("Pacific/Pago_Pago")) == "tomorrow"
+
+
+def test_an_overdue_task_reads_overdue_not_due_overdue(make_service: ServiceFactory) -> None:
+    from datetime import UTC, datetime
+
+    from tests.conftest import inbound
+    from tests.fakes.clock import SetClock
+
+    clock = SetClock(datetime(2026, 12, 2, 9, 0, tzinfo=UTC))
+    service = make_service(clock=clock)
+    service.handle(inbound("/add ping today at 8:30am"))
+    reply = service.handle(inbound("snooze 1 for an hour")).reply
+
+    assert reply is not None and "overdue" in reply.text, reply
+    assert "due overdue" not in reply.text

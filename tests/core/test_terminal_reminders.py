@@ -254,7 +254,7 @@ def test_every_reminder_hint_works_when_typed(root: Root, clock: SetClock) -> No
         answer = say(typed)
         assert answer.startswith("Updated #1") and f"reminder {moved_to}" in answer, answer
     assert say("done 1").startswith(expected["done 1"])
-    assert say("reopen 1").startswith("Updated #1")
+    assert say("reopen 1").startswith("Reopened #1")
     assert say("delete 1").startswith(expected["delete 1"])
 
 

@@ -113,7 +113,7 @@ def test_reopen_and_delete_buttons_under_a_list_of_done_tasks(tg: TelegramBot) -
     tg.post(button_press(reopen, message_id=listed["message_id"]))
 
     (edit,) = tg.api.calls_to("editMessageText")
-    assert edit["text"] == "Updated #1: Buy milk\nNo completed tasks yet."
+    assert edit["text"] == "Reopened #1: Buy milk\nNo completed tasks yet."
     assert tg.rows("tasks", "completed = false") == 1
 
 
