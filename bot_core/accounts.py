@@ -153,9 +153,8 @@ class Accounts:
 
     def _claimed(self, args: str) -> Outcome:
         typed = normalized(args)
-        if self._locked_until() is not None:
-            until = self._locked_until()
-            assert until is not None
+        until = self._locked_until()
+        if until is not None:
             return self._say(LOCKED.format(until=f"{until:%H:%M}"))
         row = self._active_code(typed)
         if row is None or len(typed) != CODE_LENGTH:

@@ -18,9 +18,6 @@ from sqlalchemy import Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
-SEALED_PREFIX = "gAAAAA"
-"""How every Fernet token starts (version byte 0x80, then the timestamp's high bytes)."""
-
 
 class BadEncryptionKey(ValueError):
     """The encryption key setting is missing or malformed (the message says which)."""

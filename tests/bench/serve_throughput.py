@@ -25,7 +25,6 @@ import itertools
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,6 +41,7 @@ from models.db import normalise_database_url
 from models.migrate import upgrade
 from tests.bench.events import TELEGRAM_SECRET, telegram_update
 from tests.bench.table import Row, median, percentile, render
+from tests.fakes.http import free_port
 from tests.fakes.telegram_api import DEFAULT_TOKEN, ApiCall, FakeTelegram
 from tests.pg_databases import temporary_database
 
@@ -71,16 +71,10 @@ class Load:
         return len(self.statuses) / self.seconds
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @contextmanager
 def serving(env: dict[str, str]) -> Iterator[tuple[str, int]]:
     """``todobot serve`` on a free port until the block ends; (host, port) once healthy."""
-    port = _free_port()
+    port = free_port()
     with tempfile.TemporaryFile() as log:
         server = subprocess.Popen(
             [sys.executable, "-m", "handlers.cli", "serve", "--host", "127.0.0.1",

@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,8 @@ from typing import Any
 
 import boto3
 import pytest
+
+from tests.fakes.http import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 STAGE = "offlinesqs"
@@ -51,13 +52,6 @@ def handler(event, context):
     return {"statusCode": 200,
             "body": json.dumps({"queue": os.environ.get("TODOBOT_QUEUE_URL", "<unset>")})}
 '''
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass

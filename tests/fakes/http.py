@@ -34,6 +34,15 @@ class FakeResponse:
 Route = Callable[[RecordedRequest], FakeResponse]
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nothing listens on now (for a server a test starts)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 class LoopbackServer:
     """Serves ``route(request) -> FakeResponse`` on an ephemeral 127.0.0.1 port, recording every
     request. Use as a context manager."""

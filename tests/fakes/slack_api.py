@@ -38,7 +38,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from tests.fakes.http import FakeResponse, LoopbackServer, RecordedRequest
-from tests.fakes.slack_oauth import SlackInstalls, path_query
+from tests.fakes.slack_oauth import SlackInstalls
 
 BOT_USER_ID = "UTODOBOT"
 BOT_ID = "BTODOBOT"
@@ -286,7 +286,7 @@ class FakeSlack:
         at = time.monotonic()
         call = None
         if request.path.startswith("/oauth/v2/authorize"):
-            response = self.installs.consent(path_query(request.path))
+            response = self.installs.consent(urlsplit(request.path).query)
             with self._lock:
                 self._exchanges.append(Exchange(at, CONSENT, request, response.status,
                                                 response.status == 302))

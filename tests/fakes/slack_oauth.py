@@ -21,7 +21,7 @@ import itertools
 import threading
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode
 
 from tests.fakes.http import FakeResponse
 
@@ -254,6 +254,3 @@ def _basic(authorization: str) -> tuple[str, str]:
     client_id, _, secret = decoded.partition(":")
     return client_id, secret
 
-
-def path_query(path: str) -> str:
-    return urlsplit(path).query

@@ -20,7 +20,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from tests.bench.serve_throughput import wait_healthy as _wait_healthy
+from tests.fakes.http import free_port
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.telegram_api import DEFAULT_TOKEN, FakeTelegram
@@ -138,12 +138,6 @@ def server_environment(database_url: str, telegram: FakeTelegram, slack: FakeSla
         "LLM_MAX_RETRIES": "0", "LLM_TIMEOUT_SECONDS": "90",
     })
     return env
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @contextmanager

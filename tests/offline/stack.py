@@ -35,6 +35,8 @@ from typing import Any
 
 import yaml
 
+from tests.fakes.http import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 OSLS = ROOT / "node_modules" / ".bin" / "osls"
 STAGE = "local"
@@ -70,13 +72,6 @@ def serverless_config() -> dict[str, Any]:
     """serverless.yml as written (variables unresolved, ``!Ref``s as None)."""
     config: dict[str, Any] = yaml.load((ROOT / "serverless.yml").read_text(), Loader=_Template)
     return config
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def function_name(key: str) -> str:
